@@ -1,0 +1,116 @@
+"""Hand-written kernels for the hot loops, installed as ``minisegnet.kernels``.
+
+Each hot loop has a folder with three twins side by side:
+
+    reference.py  plain Python loops that read like the formula (tests and lessons)
+    cpu.py        Numba CPU kernel (njit, parallel over planes, cached compile)
+    cuda.py       Numba CUDA kernel (one thread per element), imported only for GPU arrays
+
+The rule for which kernel runs is one line: **the array's device decides**. A
+NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the ``cuda.py`` kernel.
+The plain-loop references are never picked automatically; call them directly.
+The functions below are the only entry points the autodiff layer uses, so it
+never knows which device kernel ran.
+
+Shapes: x is (N, C, H, W); a convolution geometry is (kh, kw, sh, sw, ph, pw, dh, dw)
+(kernel, stride, padding, dilation); a pooling geometry is (kh, kw, sh, sw, ph, pw).
+"""
+import numpy as np
+
+from .bilinear.cpu import bilinear_backward_cpu, bilinear_forward_cpu
+from .bilinear.reference import source_taps
+from .im2col.cpu import col2im_cpu, im2col_cpu
+from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
+                          max_pool_forward_cpu)
+
+
+def _on_gpu(a):
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def _cupy():
+    import cupy
+    return cupy
+
+
+def _ints(values):
+    return tuple(int(v) for v in values)
+
+
+def im2col(x, geometry, out_h, out_w):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w): every receptive field as a column."""
+    if _on_gpu(x):
+        from .im2col.cuda import im2col_cuda
+        cp = _cupy()
+        return im2col_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+    return im2col_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w)
+
+
+def col2im(cols, x_shape, geometry, out_h, out_w):
+    """cols (C*kh*kw, N*out_h*out_w) -> (N, C, H, W), adding up entries that came from one pixel."""
+    if _on_gpu(cols):
+        from .im2col.cuda import col2im_cuda
+        cp = _cupy()
+        return col2im_cuda(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
+    return col2im_cpu(np.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w)
+
+
+def max_pool_forward(x, geometry, out_h, out_w):
+    """-> (out, argmax): the window maxima and the flat index iy*W + ix of each (first) maximum."""
+    if _on_gpu(x):
+        from .pooling.cuda import max_pool_forward_cuda
+        cp = _cupy()
+        return max_pool_forward_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+    return max_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w)
+
+
+def max_pool_backward(grad_out, argmax, x_shape, geometry):
+    if _on_gpu(grad_out):
+        from .pooling.cuda import max_pool_backward_cuda
+        cp = _cupy()
+        return max_pool_backward_cuda(cp.ascontiguousarray(grad_out), argmax, _ints(x_shape), _ints(geometry), cp)
+    return max_pool_backward_cpu(np.ascontiguousarray(grad_out), argmax, _ints(x_shape))
+
+
+def avg_pool_forward(x, geometry, out_h, out_w):
+    if _on_gpu(x):
+        from .pooling.cuda import avg_pool_forward_cuda
+        cp = _cupy()
+        return avg_pool_forward_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+    return avg_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w)
+
+
+def avg_pool_backward(grad_out, x_shape, geometry):
+    if _on_gpu(grad_out):
+        from .pooling.cuda import avg_pool_backward_cuda
+        cp = _cupy()
+        return avg_pool_backward_cuda(cp.ascontiguousarray(grad_out), _ints(x_shape), _ints(geometry), cp)
+    return avg_pool_backward_cpu(np.ascontiguousarray(grad_out), _ints(x_shape), _ints(geometry))
+
+
+def bilinear_taps(in_hw, out_hw, scales, align_corners, dtype, xp=np):
+    """(y0, y1, ly, x0, x1, lx): the source rows/columns and weights, on the device of ``xp``."""
+    taps = []
+    for in_size, out_size, scale in zip(in_hw, out_hw, scales):
+        i0, i1, lam = source_taps(in_size, out_size, scale, align_corners)
+        taps += [xp.asarray(i0), xp.asarray(i1), xp.asarray(lam.astype(dtype))]
+    return tuple(taps)
+
+
+def bilinear_forward(x, out_hw, scales, align_corners):
+    """x (N, C, H, W) -> (N, C, out_h, out_w); scales = (in/out or 1/scale_factor) per axis."""
+    xp = _cupy() if _on_gpu(x) else np
+    taps = bilinear_taps(x.shape[2:], out_hw, scales, align_corners, x.dtype, xp)
+    if xp is not np:
+        from .bilinear.cuda import bilinear_forward_cuda
+        return bilinear_forward_cuda(xp.ascontiguousarray(x), taps, xp)
+    return bilinear_forward_cpu(np.ascontiguousarray(x), *taps)
+
+
+def bilinear_backward(grad_out, x_shape, scales, align_corners):
+    xp = _cupy() if _on_gpu(grad_out) else np
+    taps = bilinear_taps(x_shape[2:], grad_out.shape[2:], scales, align_corners, grad_out.dtype, xp)
+    if xp is not np:
+        from .bilinear.cuda import bilinear_backward_cuda
+        return bilinear_backward_cuda(xp.ascontiguousarray(grad_out), _ints(x_shape), taps, xp)
+    return bilinear_backward_cpu(np.ascontiguousarray(grad_out), _ints(x_shape), *taps)

@@ -1,0 +1,277 @@
+"""The autodiff engine: Tensor, Function and the backward pass.
+
+Reverse mode in three pieces:
+
+* a ``Tensor`` holds an array (``.data``, NumPy or CuPy) and, once a backward
+  pass reaches it, the gradient of the output with respect to it (``.grad``);
+* a ``Function`` is one differentiable op: ``forward(ctx, *arrays)`` computes
+  the result on plain arrays and saves on ``ctx`` what the backward needs;
+  ``backward(ctx, grad_out)`` returns one gradient per input (the chain rule:
+  d loss / d input = d loss / d output * d output / d input);
+* ``Tensor.backward`` sorts the graph topologically (iteratively, so a chain of
+  10,000 ops does not hit Python's recursion limit) and visits it in reverse,
+  handing each node the sum of the gradients flowing into it.
+
+The ops themselves live in ``minisegnet.functional``, one family per file.
+"""
+import contextlib
+
+import numpy as np
+
+from . import backend
+
+_state = {"grad_enabled": True, "detect_anomaly": False}
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block ops record no graph (evaluation, optimizer updates)."""
+    previous = _state["grad_enabled"]
+    _state["grad_enabled"] = False
+    try:
+        yield
+    finally:
+        _state["grad_enabled"] = previous
+
+
+def is_grad_enabled():
+    return _state["grad_enabled"]
+
+
+@contextlib.contextmanager
+def detect_anomaly(enabled=True):
+    """Inside this block every op checks its result (forward and backward) for NaN/inf."""
+    previous = _state["detect_anomaly"]
+    _state["detect_anomaly"] = enabled
+    try:
+        yield
+    finally:
+        _state["detect_anomaly"] = previous
+
+
+def _check_finite(op, what, array):
+    xp = backend.array_module(array)
+    if array is not None and xp.issubdtype(array.dtype, xp.floating) and not bool(xp.isfinite(array).all()):
+        bad = int((~xp.isfinite(array)).sum())
+        raise FloatingPointError(f"{op}: {what} has {bad} non-finite value(s) of {array.size} (anomaly detection is on)")
+
+
+class Context:
+    """What a Function's forward leaves for its backward."""
+
+    def __init__(self, needs_input_grad):
+        # One flag per positional input: does that input need a gradient?
+        # Backward functions use it to skip work nobody will read.
+        self.needs_input_grad = needs_input_grad
+        self.saved = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+
+class Function:
+    """Base class of every differentiable op; subclasses define forward and backward."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass defines forward")
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        raise NotImplementedError("a Function subclass defines backward")
+
+    @classmethod
+    def op_name(cls):
+        return getattr(cls, "name", cls.__name__.lower())
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run forward on the arrays inside the Tensor arguments and record the graph node."""
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        devices = {t.device for t in tensors}
+        if len(devices) > 1:
+            raise ValueError(f"{cls.op_name()}: inputs are on different devices ({' and '.join(sorted(devices))}); "
+                             "move them with .to(device) first")
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = _state["grad_enabled"] and any(needs)
+        ctx = Context(needs)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if _state["detect_anomaly"]:
+            _check_finite(cls.op_name(), "forward output", out)
+        result = Tensor(out)
+        if record:
+            result.requires_grad = True
+            ctx.function = cls
+            ctx.inputs = args
+            result._ctx = ctx
+        return result
+
+
+class Tensor:
+    """An n-dimensional array that can remember how it was computed.
+
+    data:  numpy.ndarray (device "cpu") or cupy.ndarray (device "cuda")
+    grad:  array of the same backend, shape and dtype, or None until a backward reaches it
+    """
+
+    __array_ufunc__ = None  # so that ndarray * Tensor calls Tensor.__rmul__, not NumPy
+
+    def __init__(self, data, requires_grad=False):
+        self.data = data
+        self.grad = None
+        self._ctx = None  # the Context of the Function that produced this tensor
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def requires_grad_(self, flag=True):
+        xp = backend.array_module(self.data)
+        if flag and not xp.issubdtype(self.data.dtype, xp.floating):
+            raise TypeError(f"requires_grad: only floating-point tensors can require gradients, "
+                            f"got dtype {self.data.dtype}")
+        self.requires_grad = flag
+        return self
+
+    # --- what it is -------------------------------------------------------
+    shape = property(lambda self: tuple(self.data.shape))
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: int(self.data.size))
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self._ctx is None)
+
+    def __len__(self):
+        return self.data.shape[0]
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor(shape={self.shape}, dtype={self.dtype}, device={self.device}{grad})"
+
+    def numpy(self):
+        """The values as a NumPy array (copied from the GPU if needed; no graph)."""
+        return backend.to_device(self.data, "cpu")
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """The same values, cut from the graph."""
+        return Tensor(self.data)
+
+    def to(self, device):
+        """This tensor on another device; a leaf stays a leaf (gradients are not copied)."""
+        data = backend.to_device(self.data, device)
+        if data is self.data:
+            return self
+        if self._ctx is None:
+            return Tensor(data, requires_grad=self.requires_grad)
+        from .functional.shape import to_device  # differentiable copy for graph nodes
+        return to_device(self, device)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # --- operators: thin wrappers over minisegnet.functional ----------------
+    def __add__(self, other): return _F().add(self, other)
+    def __radd__(self, other): return _F().add(other, self)
+    def __sub__(self, other): return _F().sub(self, other)
+    def __rsub__(self, other): return _F().sub(other, self)
+    def __mul__(self, other): return _F().mul(self, other)
+    def __rmul__(self, other): return _F().mul(other, self)
+    def __truediv__(self, other): return _F().div(self, other)
+    def __rtruediv__(self, other): return _F().div(other, self)
+    def __neg__(self): return _F().neg(self)
+    def __pow__(self, exponent): return _F().power(self, exponent)
+    def __matmul__(self, other): return _F().matmul(self, other)
+    def __getitem__(self, index): return _F().getitem(self, index)
+    def exp(self): return _F().exp(self)
+    def log(self): return _F().log(self)
+    def relu(self): return _F().relu(self)
+    def sum(self, axis=None, keepdims=False): return _F().sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return _F().mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return _F().max(self, axis, keepdims)
+    def reshape(self, *shape): return _F().reshape(self, *shape)
+    def transpose(self, *axes): return _F().transpose(self, *axes)
+    def permute(self, *axes): return _F().transpose(self, *axes)
+
+    # --- the backward pass ------------------------------------------------
+    def backward(self, grad=None):
+        """Accumulate d self / d leaf into every leaf's .grad that requires it."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no leaf in its graph requires grad)")
+        xp = backend.array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: output has shape {self.shape}; a gradient argument is "
+                                   "needed for a non-scalar output")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            if grad.shape != self.data.shape:
+                raise ValueError(f"backward: gradient shape {tuple(grad.shape)} does not match output shape {self.shape}")
+
+        order = _topological_order(self)
+        grads = {id(self): grad}
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._ctx is None:  # a leaf: accumulate, as PyTorch does
+                node.grad = g.copy() if node.grad is None else node.grad + g
+                continue
+            ctx = node._ctx
+            input_grads = ctx.function.backward(ctx, g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, needs, pg in zip(ctx.inputs, ctx.needs_input_grad, input_grads):
+                if not needs or pg is None:
+                    continue
+                if _state["detect_anomaly"]:
+                    _check_finite(ctx.function.op_name(), "backward gradient", pg)
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+
+
+def _F():
+    from . import functional  # imported late: functional is built on this file
+    return functional
+
+
+def _topological_order(root):
+    """Nodes that need a gradient, each after all of its inputs (iterative depth-first search)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for parent in node._ctx.inputs:
+                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def tensor(data, requires_grad=False, dtype=None, device="cpu"):
+    """Make a Tensor from a list, scalar or array.
+
+    Floating-point arrays keep their dtype (float64 stays float64); Python floats
+    become float32, Python ints int64, unless ``dtype`` says otherwise.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    device = backend.check_device(device)
+    if backend.is_cupy_array(data) or isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        array = data if dtype is None else data.astype(dtype, copy=False)
+    else:
+        array = np.asarray(data, dtype=dtype)
+        if dtype is None and array.dtype == np.float64:
+            array = array.astype(np.float32)
+    array = backend.to_device(array, device)
+    return Tensor(array, requires_grad=requires_grad)

@@ -1,0 +1,174 @@
+"""Convolution (with dilation and groups), transposed convolution, and FCN's bilinear filter.
+
+Both ops are one matrix product around im2col / col2im (``minisegnet.kernels``):
+
+    conv2d:            cols = im2col(x);  y = W @ cols                 (W: C_out x C_in*kh*kw)
+      backward:        dW = dy @ cols^T;  dx = col2im(W^T @ dy);  db = sum of dy
+    conv_transpose2d:  y = col2im(W^T @ x)   -- exactly conv2d's backward with respect to its input
+      backward:        dx = W @ im2col(dy);  dW = x @ im2col(dy)^T
+
+With groups, channels split into ``groups`` independent blocks and the product
+is batched over them (depthwise convolution is groups = C_in).
+"""
+import numpy as np
+
+from .. import kernels
+from ..backend import array_module
+from ..engine import Function
+from ._geometry import check_4d, check_at_least, conv_output_size, pair
+
+
+class Conv2d(Function):
+    name = "conv2d"
+
+    @staticmethod
+    def forward(ctx, x, w, b, geometry, groups):
+        n_images, c_in, height, width = x.shape
+        c_out, c_group, kh, kw = w.shape
+        sh, sw, ph, pw, dh, dw = geometry[2:]
+        out_h = conv_output_size(height, kh, sh, ph, dh, "conv2d")
+        out_w = conv_output_size(width, kw, sw, pw, dw, "conv2d")
+        cols = kernels.im2col(x, geometry, out_h, out_w)              # (C_in*kh*kw, N*L)
+        cols = cols.reshape(groups, c_group * kh * kw, -1)             # one block per group
+        w_mat = w.reshape(groups, c_out // groups, c_group * kh * kw)
+        y = (w_mat @ cols).reshape(c_out, n_images, out_h, out_w).transpose(1, 0, 2, 3)
+        y = array_module(x).ascontiguousarray(y)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        ctx.save_for_backward(cols if ctx.needs_input_grad[1] else None,
+                              w_mat if ctx.needs_input_grad[0] else None)
+        ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        cols, w_mat = ctx.saved
+        groups, (c_out, _, _, _) = ctx.groups, ctx.w_shape
+        out_h, out_w = g.shape[2], g.shape[3]
+        g_mat = g.transpose(1, 0, 2, 3).reshape(groups, c_out // groups, -1)   # (G, C_out/G, N*L)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dcols = (w_mat.transpose(0, 2, 1) @ g_mat).reshape(-1, g_mat.shape[-1])
+            dx = kernels.col2im(dcols, ctx.x_shape, ctx.geometry, out_h, out_w)
+        if ctx.needs_input_grad[1]:
+            dw = (g_mat @ cols.transpose(0, 2, 1)).reshape(ctx.w_shape)
+        if ctx.needs_input_grad[2]:
+            db = g.sum(axis=(0, 2, 3))
+        return dx, dw, db, None, None
+
+
+class ConvTranspose2d(Function):
+    name = "conv_transpose2d"
+
+    @staticmethod
+    def forward(ctx, x, w, b, geometry, groups, out_hw):
+        n_images, c_in, height, width = x.shape
+        _, c_out_group, kh, kw = w.shape
+        c_out = c_out_group * groups
+        x_mat = x.transpose(1, 0, 2, 3).reshape(groups, c_in // groups, -1)      # (G, C_in/G, N*H*W)
+        w_mat = w.reshape(groups, c_in // groups, c_out_group * kh * kw)
+        cols = (w_mat.transpose(0, 2, 1) @ x_mat).reshape(c_out * kh * kw, -1)
+        y = kernels.col2im(cols, (n_images, c_out) + tuple(out_hw), geometry, height, width)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        ctx.save_for_backward(x_mat if ctx.needs_input_grad[1] else None,
+                              w_mat if ctx.needs_input_grad[0] else None)
+        ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x_mat, w_mat = ctx.saved
+        n_images, c_in, height, width = ctx.x_shape
+        groups = ctx.groups
+        dx = dw = db = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            g_cols = kernels.im2col(g, ctx.geometry, height, width).reshape(groups, -1, n_images * height * width)
+            if ctx.needs_input_grad[0]:
+                dx = (w_mat @ g_cols).reshape(c_in, n_images, height, width).transpose(1, 0, 2, 3)
+                dx = array_module(g).ascontiguousarray(dx)
+            if ctx.needs_input_grad[1]:
+                dw = (x_mat @ g_cols.transpose(0, 2, 1)).reshape(ctx.w_shape)
+        if ctx.needs_input_grad[2]:
+            db = g.sum(axis=(0, 2, 3))
+        return dx, dw, db, None, None, None
+
+
+def _check_conv_args(op, x, w, b, stride, padding, dilation, groups):
+    check_4d(x, op)
+    check_4d(w, op, "weight")
+    stride, padding, dilation = pair(stride, op, "stride"), pair(padding, op, "padding"), pair(dilation, op, "dilation")
+    check_at_least(stride, 1, op, "stride")
+    check_at_least(dilation, 1, op, "dilation")
+    check_at_least(padding, 0, op, "padding")
+    if groups < 1 or x.shape[1] % groups:
+        raise ValueError(f"{op}: input channels {x.shape[1]} are not divisible by groups={groups}")
+    return stride, padding, dilation
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, PyTorch's conv2d.
+
+    x: (N, C_in, H, W);  w: (C_out, C_in/groups, kH, kW);  b: (C_out,) or None
+    returns (N, C_out, H_out, W_out) with H_out = floor((H + 2p - d(k-1) - 1)/s + 1).
+    stride, padding, dilation: int or (rows, cols) pair. Dilation spaces the kernel taps
+    d pixels apart: a 3x3 kernel with d=2 sees a 5x5 window with the same 9 weights.
+    """
+    op = "conv2d"
+    stride, padding, dilation = _check_conv_args(op, x, w, b, stride, padding, dilation, groups)
+    c_out, c_group = w.shape[0], w.shape[1]
+    if c_group * groups != x.shape[1]:
+        raise ValueError(f"{op}: weight {w.shape} expects {c_group * groups} input channels "
+                         f"(C_in/groups={c_group}, groups={groups}), input has {x.shape[1]}")
+    if c_out % groups:
+        raise ValueError(f"{op}: output channels {c_out} are not divisible by groups={groups}")
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"{op}: bias has shape {b.shape}, expected ({c_out},)")
+    geometry = (w.shape[2], w.shape[3]) + stride + padding + dilation
+    return Conv2d.apply(x, w, b, geometry, groups)
+
+
+def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed convolution ("deconvolution"), PyTorch's conv_transpose2d: the adjoint of conv2d.
+
+    x: (N, C_in, H, W);  w: (C_in, C_out/groups, kH, kW);  b: (C_out,) or None
+    returns (N, C_out, H_out, W_out) with H_out = (H - 1)s - 2p + d(k - 1) + output_padding + 1.
+    """
+    op = "conv_transpose2d"
+    stride, padding, dilation = _check_conv_args(op, x, w, b, stride, padding, dilation, groups)
+    output_padding = pair(output_padding, op, "output_padding")
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(f"{op}: weight {w.shape} expects {w.shape[0]} input channels, input has {x.shape[1]}")
+    for axis, (op_, s, d) in enumerate(zip(output_padding, stride, dilation)):
+        if not 0 <= op_ < max(s, d):
+            raise ValueError(f"{op}: output_padding {op_} must be >= 0 and smaller than stride {s} or dilation {d}")
+    c_out = w.shape[1] * groups
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"{op}: bias has shape {b.shape}, expected ({c_out},)")
+    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1
+                   for n, s, p, d, k, o in zip(x.shape[2:], stride, padding, dilation, w.shape[2:], output_padding))
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: output size {out_hw} is empty (input {x.shape[2:]}, kernel {w.shape[2:]}, "
+                         f"stride {stride}, padding {padding})")
+    geometry = (w.shape[2], w.shape[3]) + stride + padding + dilation
+    return ConvTranspose2d.apply(x, w, b, geometry, groups, out_hw)
+
+
+def bilinear_kernel(size, dtype=np.float32):
+    """FCN's ``upsample_filt``: the (size, size) filter that makes a stride-f transposed
+    convolution interpolate bilinearly, with factor f = (size + 1) // 2 and centre
+    f - 1 (odd size) or f - 0.5 (even size):
+
+        filt[i, j] = (1 - |i - centre| / f) * (1 - |j - centre| / f)
+    """
+    factor = (size + 1) // 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5
+    taps = 1 - np.abs(np.arange(size) - centre) / factor
+    return np.outer(taps, taps).astype(dtype)
+
+
+def bilinear_upsampling_weight(channels, size, dtype=np.float32):
+    """(channels, channels, size, size) transposed-convolution weight: channel c -> channel c, bilinear."""
+    w = np.zeros((channels, channels, size, size), dtype=dtype)
+    w[np.arange(channels), np.arange(channels)] = bilinear_kernel(size, dtype)
+    return w

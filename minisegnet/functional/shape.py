@@ -1,0 +1,133 @@
+"""Ops that move values around without changing them: reshape, transpose,
+concatenate, indexing (the FCN crop), constant padding, device copies."""
+from .. import backend
+from ..backend import array_module
+from ..engine import Function
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape {tuple(x.shape)} ({x.size} elements) into {shape}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+class Transpose(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        if axes is not None and sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dimensions")
+        ctx.axes = axes
+        return x.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        inverse = None if ctx.axes is None else tuple(int(i) for i in xp.argsort(xp.asarray(ctx.axes) % g.ndim).tolist())
+        return g.transpose(inverse), None
+
+
+class Concatenate(Function):
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        ctx.axis = axis
+        ctx.sizes = [x.shape[axis] for x in xs]
+        try:
+            return array_module(xs[0]).concatenate(xs, axis=axis)
+        except ValueError:
+            shapes = [tuple(x.shape) for x in xs]
+            raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        cuts = list(xp.cumsum(xp.asarray(ctx.sizes))[:-1].tolist())
+        return (None, *xp.split(g, cuts, axis=ctx.axis))
+
+
+class GetItem(Function):
+    name = "getitem"
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        dx = xp.zeros(ctx.shape, dtype=g.dtype)
+        if xp is backend.np:
+            xp.add.at(dx, ctx.index, g)  # add.at: repeated indices accumulate
+        else:
+            dx[ctx.index] += g  # CuPy's += on a fancy index is a scatter-add
+        return dx, None
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, x, pad_width, value):
+        ctx.slices = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape))
+        return array_module(x).pad(x, pad_width, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.slices], None, None
+
+
+class ToDevice(Function):
+    name = "to"
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.device = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.to_device(g, ctx.device), None
+
+
+def reshape(x, *shape):
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Reshape.apply(x, shape)
+
+
+def transpose(x, *axes):
+    """Permute axes (``x.transpose(0, 2, 3, 1)``); no axes reverses them."""
+    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+    return Transpose.apply(x, axes or None)
+
+
+permute = transpose
+
+
+def concatenate(tensors, axis=0):
+    return Concatenate.apply(axis, *tensors)
+
+
+def getitem(x, index):
+    """x[index]: slices, integers, and integer/boolean arrays."""
+    return GetItem.apply(x, index)
+
+
+def pad(x, pad_width, value=0.0):
+    """Constant padding, NumPy's convention: pad_width is ((before, after), ...) per axis,
+    or an int for the same amount everywhere."""
+    if isinstance(pad_width, int):
+        pad_width = ((pad_width, pad_width),) * x.ndim
+    pad_width = tuple(tuple(int(v) for v in p) for p in pad_width)
+    if len(pad_width) != x.ndim or any(len(p) != 2 or min(p) < 0 for p in pad_width):
+        raise ValueError(f"pad: need one non-negative (before, after) pair per axis for shape {x.shape}, got {pad_width}")
+    return Pad.apply(x, pad_width, value)
+
+
+def to_device(x, device):
+    return ToDevice.apply(x, device)
