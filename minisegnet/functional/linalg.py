@@ -4,39 +4,34 @@ from .arithmetic import unbroadcast
 
 
 class MatMul(Function):
-    """C = A @ B;  dA = dC @ B^T,  dB = A^T @ dC  (batched dims broadcast as in NumPy)."""
+    """C = A @ B;  dA = dC @ B^T,  dB = A^T @ dC  (batch dimensions broadcast as in NumPy).
+
+    A vector is first promoted to a matrix (a row on the left, a column on the right),
+    so that one formula serves every case."""
     name = "matmul"
 
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim < 1 or b.ndim < 1 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: inner dimensions differ: {tuple(a.shape)} @ {tuple(b.shape)}")
-        ctx.save_for_backward(b if ctx.needs_input_grad[0] else None,
-                              a if ctx.needs_input_grad[1] else None)
-        ctx.ndims = (a.ndim, b.ndim)
-        ctx.shapes = (a.shape, b.shape)
-        return a @ b
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        out2 = a2 @ b2
+        ctx.save_for_backward(b2 if ctx.needs_input_grad[0] else None,
+                              a2 if ctx.needs_input_grad[1] else None)
+        ctx.shapes = (a.shape, b.shape, a2.shape, b2.shape, out2.shape)
+        return out2.reshape(out2.shape[:-2] + (a2.shape[-2],) * (a.ndim > 1) + (b2.shape[-1],) * (b.ndim > 1))
 
     @staticmethod
     def backward(ctx, g):
-        b, a = ctx.saved
-        na, nb = ctx.ndims
-        # Promote vectors to matrices so one formula serves every case.
-        if na == 1:
-            g = g[..., None, :]
-        if nb == 1:
-            g = g[..., None]
+        b2, a2 = ctx.saved
+        a_shape, b_shape, a2_shape, b2_shape, out2_shape = ctx.shapes
+        g2 = g.reshape(out2_shape)
         da = db = None
         if ctx.needs_input_grad[0]:
-            bm = b[:, None] if nb == 1 else b
-            da = g @ bm.swapaxes(-1, -2)
-            da = da[..., 0, :] if na == 1 else da
-            da = unbroadcast(da, ctx.shapes[0])
+            da = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2_shape).reshape(a_shape)
         if ctx.needs_input_grad[1]:
-            am = a[None, :] if na == 1 else a
-            db = am.swapaxes(-1, -2) @ g
-            db = db[..., 0] if nb == 1 else db
-            db = unbroadcast(db, ctx.shapes[1])
+            db = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2_shape).reshape(b_shape)
         return da, db
 
 

@@ -1,0 +1,125 @@
+"""The engine: graph, backward, accumulation, no_grad, dtypes, devices, and its error messages."""
+import numpy as np
+import pytest
+
+import minisegnet as msn
+from minisegnet import functional as F
+from conftest import leaf
+
+
+def test_backward_applies_the_chain_rule():
+    x = leaf([1.0, 2.0, 3.0])
+    y = ((x * x).sum() + x.exp().sum()).log()  # y = log(sum x^2 + sum e^x)
+    y.backward()
+    s = (x.data ** 2).sum() + np.exp(x.data).sum()
+    np.testing.assert_allclose(x.grad, (2 * x.data + np.exp(x.data)) / s)
+
+
+def test_gradients_accumulate_into_leaves_until_zero_grad():
+    x = leaf([1.0, -2.0])
+    (x * 3.0).sum().backward()
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad, [6.0, 6.0])
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_a_tensor_used_twice_gets_both_contributions():
+    x = leaf([2.0])
+    (x * x + x).sum().backward()  # d/dx (x^2 + x) = 2x + 1
+    np.testing.assert_allclose(x.grad, [5.0])
+
+
+def test_grad_is_none_until_backward_reaches_it_and_skips_unneeded_inputs():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0], requires_grad=False)
+    assert a.grad is None
+    (a * b).sum().backward()
+    np.testing.assert_allclose(a.grad, [3.0, 4.0])
+    assert b.grad is None
+
+
+def test_a_10000_op_chain_does_not_recurse():
+    x = leaf([1.0])
+    y = x
+    for _ in range(10_000):
+        y = y + 1.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [1.0])
+
+
+def test_no_grad_records_no_graph_and_detach_cuts_it():
+    x = leaf([1.0, 2.0])
+    with msn.no_grad():
+        y = x * 2.0
+    assert not y.requires_grad and y.is_leaf
+    z = (x * 2.0).detach()
+    assert not z.requires_grad and z.is_leaf
+    assert msn.is_grad_enabled()
+
+
+def test_dtypes_float32_default_float64_preserved():
+    assert msn.tensor([1.0, 2.0]).dtype == np.float32
+    assert msn.tensor([1, 2]).dtype == np.int64
+    x = msn.tensor(np.ones(3), requires_grad=True)
+    assert x.dtype == np.float64
+    y = (x * 2.0 + 1.0).exp().log().sum()
+    assert y.dtype == np.float64
+    y.backward()
+    assert x.grad.dtype == np.float64
+    x32 = msn.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    assert (x32 * 2.5 + 1).dtype == np.float32
+
+
+def test_numpy_item_to_and_device():
+    x = msn.tensor([[1.0, 2.0]])
+    assert x.device == "cpu" and x.to("cpu") is x
+    assert isinstance(x.numpy(), np.ndarray)
+    assert x.sum().item() == 3.0
+    assert not msn.cuda.is_available() or x.to("cuda").device == "cuda"
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(TypeError, match="requires_grad.*int64"):
+        msn.tensor([1, 2], requires_grad=True)
+
+
+def test_backward_on_non_scalar_needs_a_gradient():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"shape \(2,\).*gradient"):
+        (x * 2.0).backward()
+    y = x * 2.0
+    y.backward(np.array([1.0, 10.0]))
+    np.testing.assert_allclose(x.grad, [2.0, 20.0])
+    with pytest.raises(ValueError, match="does not match"):
+        (x * 2.0).backward(np.ones(3))
+
+
+def test_backward_without_any_grad_requirement_is_refused():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        msn.tensor([1.0]).sum().backward()
+
+
+def test_unknown_device_and_missing_gpu_are_clear():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        msn.tensor([1.0], device="tpu")
+    if not msn.cuda.is_available():
+        with pytest.raises(RuntimeError, match="minisegnet\\[gpu\\]"):
+            msn.tensor([1.0]).to("cuda")
+
+
+def test_mixing_devices_names_both(monkeypatch):
+    # Without a GPU, fake a second device by making one array claim to live on 'cuda'.
+    a, b = leaf([1.0]), leaf([2.0])
+    monkeypatch.setattr(type(b), "device", property(lambda t: "cuda" if t is b else "cpu"))
+    with pytest.raises(ValueError, match=r"mul: inputs are on different devices \(cpu and cuda\)"):
+        F.mul(a, b)
+
+
+def test_anomaly_detection_reports_non_finite_results():
+    x = leaf([0.0, 1.0])
+    with msn.detect_anomaly():
+        with pytest.raises(FloatingPointError, match="log: forward output has 1 non-finite"):
+            with np.errstate(divide="ignore"):
+                F.log(x)
+    with np.errstate(divide="ignore"):
+        assert not np.isfinite(F.log(x).data).all()  # off by default

@@ -1,0 +1,110 @@
+"""max_pool2d and avg_pool2d: gradchecks, the plain-loop references, PyTorch, the tie rule, ceil_mode, errors."""
+import itertools
+
+import numpy as np
+import pytest
+
+import minisegnet as msn
+from minisegnet import functional as F, nn
+from minisegnet.kernels.pooling.reference import avg_pool_forward_reference, max_pool_forward_reference
+from minisegnet.functional._geometry import pool_output_size
+from conftest import leaf, requires_torch, to_torch, torch
+
+H, W = 9, 8
+GRID = [(k, s, p, ceil) for k, s, p, ceil in itertools.product((1, 2, 3, 4, 5), (1, 2, 3), (0, 1, 2), (False, True))
+        if p <= k // 2]
+
+
+def distinct_input(seed, shape=(2, 3, H, W)):
+    """Values without ties (a random permutation), so max pooling is differentiable everywhere."""
+    rng = np.random.default_rng(seed)
+    return leaf(rng.permutation(np.prod(shape)).reshape(shape) / 10.0)
+
+
+@pytest.mark.parametrize("k,s,p,ceil", GRID)
+def test_max_pool_reference_and_gradcheck(k, s, p, ceil):
+    x = distinct_input(k + s + p)
+    y = F.max_pool2d(x, k, s, p, ceil)
+    out_hw = tuple(pool_output_size(n, k, s, p, ceil, "test") for n in (H, W))
+    expected, _ = max_pool_forward_reference(x.data, (k, k, s, s, p, p), *out_hw)
+    np.testing.assert_array_equal(y.data, expected)
+    assert msn.gradcheck(lambda t: F.max_pool2d(t, k, s, p, ceil), x, eps=1e-4, max_elements=80)
+
+
+@pytest.mark.parametrize("k,s,p,ceil", GRID)
+def test_avg_pool_reference_and_gradcheck(k, s, p, ceil):
+    x = leaf(np.random.default_rng(k * s).normal(size=(2, 2, H, W)))
+    y = F.avg_pool2d(x, k, s, p, ceil)
+    out_hw = tuple(pool_output_size(n, k, s, p, ceil, "test") for n in (H, W))
+    np.testing.assert_allclose(y.data, avg_pool_forward_reference(x.data, (k, k, s, s, p, p), *out_hw), rtol=1e-12)
+    assert msn.gradcheck(lambda t: F.avg_pool2d(t, k, s, p, ceil), x, max_elements=80)
+
+
+def test_max_pool_ties_go_to_the_first_maximum_and_overlaps_accumulate():
+    x = leaf(np.array([[[[1.0, 5.0, 5.0],
+                         [5.0, 2.0, 5.0],
+                         [0.0, 5.0, 1.0]]]]))
+    y = F.max_pool2d(x, kernel_size=2, stride=1)  # four overlapping 2x2 windows, every one ties at 5
+    np.testing.assert_array_equal(y.data, [[[[5.0, 5.0], [5.0, 5.0]]]])
+    y.backward(np.array([[[[1.0, 10.0], [100.0, 1000.0]]]]))
+    # Window (0,0) -> first 5 at (0,1); (0,1) -> (0,1); (1,0) -> (1,0); (1,1) -> (1,2).
+    np.testing.assert_array_equal(x.grad, [[[[0.0, 11.0, 0.0],
+                                             [100.0, 0.0, 1000.0],
+                                             [0.0, 0.0, 0.0]]]])
+
+
+def test_avg_pool_counts_padding_in_the_divisor():
+    x = leaf(np.ones((1, 1, 3, 3)))
+    y = F.avg_pool2d(x, 3, stride=1, padding=1)
+    assert y.data[0, 0, 0, 0] == pytest.approx(4 / 9) and y.data[0, 0, 1, 1] == pytest.approx(1.0)
+
+
+def test_ceil_mode_adds_a_partial_window_but_not_one_in_the_padding():
+    x = leaf(np.arange(25.0).reshape(1, 1, 5, 5))
+    assert F.max_pool2d(x, 2, 2).shape[2:] == (2, 2)
+    assert F.max_pool2d(x, 2, 2, ceil_mode=True).shape[2:] == (3, 3)
+    assert F.max_pool2d(x, 2, 2, ceil_mode=True).data[0, 0, 2, 2] == 24.0
+    # 6 + 2*1 - 3 = 5 -> ceil(5/2)+1 = 4, but the 4th window would start at 6 >= 6 + 1 - 1: dropped.
+    assert pool_output_size(6, 3, 2, 1, True, "t") == 4 and pool_output_size(5, 2, 2, 1, True, "t") == 4 - 1
+
+
+@requires_torch
+@pytest.mark.parametrize("k,s,p,ceil", GRID[::2])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_matches_torch(k, s, p, ceil, kind):
+    x = distinct_input(k * 7 + s)
+    tx = to_torch(x.data, True)
+    ours = getattr(F, f"{kind}_pool2d")(x, k, s, p, ceil)
+    theirs = getattr(torch.nn.functional, f"{kind}_pool2d")(tx, k, s, p, ceil_mode=ceil)
+    g = np.random.default_rng(0).normal(size=ours.shape)
+    ours.backward(g)
+    theirs.backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@requires_torch
+def test_max_pool_tie_rule_matches_torch():
+    x = np.zeros((1, 2, 6, 6))
+    x[0, 1, ::2, ::2] = 1.0  # many ties
+    ours, tx = leaf(x), to_torch(x, True)
+    F.max_pool2d(ours, 3, 2, 1).sum().backward()
+    torch.nn.functional.max_pool2d(tx, 3, 2, 1).sum().backward()
+    np.testing.assert_array_equal(ours.grad, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda x: F.max_pool2d(x, 3, padding=2), r"max_pool2d: padding \(2, 2\) must be at most half the kernel size \(3, 3\)"),
+    (lambda x: F.avg_pool2d(x, 12), r"avg_pool2d: kernel 12 is larger than the padded input 9"),
+    (lambda x: F.max_pool2d(x, 2, stride=0), r"max_pool2d: stride must be >= 1, got \(0, 0\)"),
+    (lambda x: F.max_pool2d(x[0], 2), r"max_pool2d: input must be \(N, C, H, W\)"),
+])
+def test_pooling_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(distinct_input(0))
+
+
+def test_pool_layers():
+    x = distinct_input(1)
+    assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
+    assert nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True)(x).shape == (2, 3, 5, 5)
