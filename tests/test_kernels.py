@@ -1,0 +1,141 @@
+"""Every fast kernel against its plain-loop reference, on the CPU (Numba) and through the
+CUDA twin: in Numba's CUDA simulator without a GPU (NumPy arrays), on the device with one."""
+import itertools
+
+import numpy as np
+import pytest
+
+from minisegnet.kernels.bilinear import cpu as bilinear_cpu, reference as bilinear_ref
+from minisegnet.kernels.im2col import cpu as im2col_cpu, reference as im2col_ref
+from minisegnet.kernels.pooling import cpu as pool_cpu, reference as pool_ref
+from minisegnet.functional._geometry import conv_output_size, pool_output_size
+from minisegnet.kernels import bilinear_taps
+from conftest import HAS_GPU
+
+CONV_CASES = [(k, s, p, d) for k, s, p, d in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2, 3))
+              if d * (k - 1) + 1 <= 5 + 2 * p]
+POOL_CASES = [(k, s, p, c) for k, s, p, c in itertools.product((1, 2, 3), (1, 2, 3), (0, 1), (False, True))
+              if p <= k // 2]
+BILINEAR_CASES = [((3, 2), (5, 7), True), ((3, 2), (5, 7), False), ((4, 5), (2, 3), False), ((2, 2), (1, 1), True),
+                  ((3, 4), (6, 8), False)]
+
+
+def conv_geometry(k, s, p, d):
+    return (k, k, s, s, p, p, d, d)
+
+
+def sample(shape, dtype=np.float64, seed=0):
+    return np.random.default_rng(seed).permutation(np.prod(shape)).reshape(shape).astype(dtype) / 7.0
+
+
+# --- CPU kernels vs references ----------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k,s,p,d", CONV_CASES)
+def test_im2col_col2im_cpu_equal_reference(k, s, p, d, dtype):
+    x = sample((2, 3, 5, 6), dtype)
+    g = conv_geometry(k, s, p, d)
+    oh, ow = conv_output_size(5, k, s, p, d, "t"), conv_output_size(6, k, s, p, d, "t")
+    cols = im2col_cpu.im2col_cpu(x, g, oh, ow)
+    np.testing.assert_array_equal(cols, im2col_ref.im2col_reference(x, g, oh, ow))
+    np.testing.assert_allclose(im2col_cpu.col2im_cpu(cols, x.shape, g, oh, ow),
+                               im2col_ref.col2im_reference(cols, x.shape, g, oh, ow), rtol=1e-6)
+
+
+@pytest.mark.parametrize("k,s,p,ceil", POOL_CASES)
+def test_pooling_cpu_equal_reference(k, s, p, ceil):
+    x = sample((2, 2, 5, 7))
+    g = (k, k, s, s, p, p)
+    oh, ow = pool_output_size(5, k, s, p, ceil, "t"), pool_output_size(7, k, s, p, ceil, "t")
+    out, arg = pool_cpu.max_pool_forward_cpu(x, g, oh, ow)
+    ref_out, ref_arg = pool_ref.max_pool_forward_reference(x, g, oh, ow)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(arg, ref_arg)
+    grad = sample(out.shape, seed=1)
+    np.testing.assert_allclose(pool_cpu.max_pool_backward_cpu(grad, arg, x.shape),
+                               pool_ref.max_pool_backward_reference(grad, arg, x.shape))
+    np.testing.assert_allclose(pool_cpu.avg_pool_forward_cpu(x, g, oh, ow),
+                               pool_ref.avg_pool_forward_reference(x, g, oh, ow), rtol=1e-12)
+    np.testing.assert_allclose(pool_cpu.avg_pool_backward_cpu(grad, x.shape, g),
+                               pool_ref.avg_pool_backward_reference(grad, x.shape, g), rtol=1e-12)
+
+
+@pytest.mark.parametrize("in_hw,out_hw,align", BILINEAR_CASES)
+def test_bilinear_cpu_equal_reference(in_hw, out_hw, align):
+    x = sample((2, 2) + in_hw)
+    scales = tuple(i / o for i, o in zip(in_hw, out_hw))
+    taps = bilinear_taps(in_hw, out_hw, scales, align, x.dtype)
+    out = bilinear_cpu.bilinear_forward_cpu(x, *taps)
+    np.testing.assert_allclose(out, bilinear_ref.bilinear_forward_reference(x, *out_hw, *scales, align), rtol=1e-12)
+    grad = sample(out.shape, seed=2)
+    np.testing.assert_allclose(bilinear_cpu.bilinear_backward_cpu(grad, x.shape, *taps),
+                               bilinear_ref.bilinear_backward_reference(grad, x.shape, *scales, align), rtol=1e-12)
+
+
+# --- CUDA twins (simulator without a GPU; tiny shapes: each simulated launch is slow) ---------
+def cuda_module(name):
+    """Import a kernels.*.cuda module; numba-cuda (the dev extra) provides numba.cuda and its simulator."""
+    pytest.importorskip("numba.cuda")
+    import importlib
+    return importlib.import_module(f"minisegnet.kernels.{name}.cuda")
+
+
+def device_xp():
+    if HAS_GPU:
+        return pytest.importorskip("cupy")
+    return np  # the simulator runs kernels on NumPy arrays
+
+
+def to_host(a):
+    return a.get() if hasattr(a, "get") else a
+
+
+SIM_CONV = [(1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 0, 1), (2, 3, 2, 1), (3, 1, 2, 2), (2, 2, 1, 3), (3, 3, 1, 2)]
+
+
+@pytest.mark.parametrize("k,s,p,d", SIM_CONV)
+def test_im2col_col2im_cuda_equal_reference(k, s, p, d):
+    kernels = cuda_module("im2col")
+    xp = device_xp()
+    x = sample((1, 2, 4, 5))
+    g = conv_geometry(k, s, p, d)
+    oh, ow = conv_output_size(4, k, s, p, d, "t"), conv_output_size(5, k, s, p, d, "t")
+    cols = to_host(kernels.im2col_cuda(xp.asarray(x), g, oh, ow, xp))
+    np.testing.assert_array_equal(cols, im2col_ref.im2col_reference(x, g, oh, ow))
+    dx = to_host(kernels.col2im_cuda(xp.asarray(cols), x.shape, g, oh, ow, xp))
+    np.testing.assert_allclose(dx, im2col_ref.col2im_reference(cols, x.shape, g, oh, ow), rtol=1e-12)
+    np.testing.assert_allclose(dx, im2col_cpu.col2im_cpu(cols, x.shape, g, oh, ow), rtol=1e-12)
+
+
+@pytest.mark.parametrize("k,s,p,ceil", [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), (2, 3, 1, True)])
+def test_pooling_cuda_equal_reference(k, s, p, ceil):
+    kernels = cuda_module("pooling")
+    xp = device_xp()
+    x = sample((1, 2, 5, 4))
+    x[0, 1] = np.round(x[0, 1])  # ties: the first maximum must win on the GPU too
+    g = (k, k, s, s, p, p)
+    oh, ow = pool_output_size(5, k, s, p, ceil, "t"), pool_output_size(4, k, s, p, ceil, "t")
+    out, arg = kernels.max_pool_forward_cuda(xp.asarray(x), g, oh, ow, xp)
+    ref_out, ref_arg = pool_ref.max_pool_forward_reference(x, g, oh, ow)
+    np.testing.assert_array_equal(to_host(out), ref_out)
+    np.testing.assert_array_equal(to_host(arg), ref_arg)
+    grad = sample(ref_out.shape, seed=3)
+    np.testing.assert_allclose(to_host(kernels.max_pool_backward_cuda(xp.asarray(grad), arg, x.shape, g, xp)),
+                               pool_ref.max_pool_backward_reference(grad, ref_arg, x.shape), rtol=1e-12)
+    np.testing.assert_allclose(to_host(kernels.avg_pool_forward_cuda(xp.asarray(x), g, oh, ow, xp)),
+                               pool_ref.avg_pool_forward_reference(x, g, oh, ow), rtol=1e-12)
+    np.testing.assert_allclose(to_host(kernels.avg_pool_backward_cuda(xp.asarray(grad), x.shape, g, xp)),
+                               pool_ref.avg_pool_backward_reference(grad, x.shape, g), rtol=1e-12)
+
+
+@pytest.mark.parametrize("in_hw,out_hw,align", BILINEAR_CASES[:4])
+def test_bilinear_cuda_equal_reference(in_hw, out_hw, align):
+    kernels = cuda_module("bilinear")
+    xp = device_xp()
+    x = sample((1, 2) + in_hw)
+    scales = tuple(i / o for i, o in zip(in_hw, out_hw))
+    taps = bilinear_taps(in_hw, out_hw, scales, align, x.dtype, xp)
+    out = to_host(kernels.bilinear_forward_cuda(xp.asarray(x), taps, xp))
+    np.testing.assert_allclose(out, bilinear_ref.bilinear_forward_reference(x, *out_hw, *scales, align), rtol=1e-12)
+    grad = sample(out.shape, seed=4)
+    np.testing.assert_allclose(to_host(kernels.bilinear_backward_cuda(xp.asarray(grad), x.shape, taps, xp)),
+                               bilinear_ref.bilinear_backward_reference(grad, x.shape, *scales, align), rtol=1e-12)
