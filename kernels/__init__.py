@@ -10,7 +10,8 @@ The rule for which kernel runs is one line: **the array's device decides**. A
 NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the ``cuda.py`` kernel.
 The plain-loop references are never picked automatically; call them directly.
 The functions below are the only entry points the autodiff layer uses, so it
-never knows which device kernel ran.
+never knows which device kernel ran. They also allocate every kernel's output
+(NumPy or CuPy), so the kernels themselves only fill arrays.
 
 Shapes: x is (N, C, H, W); a convolution geometry is (kh, kw, sh, sw, ph, pw, dh, dw)
 (kernel, stride, padding, dilation); a pooling geometry is (kh, kw, sh, sw, ph, pw).
@@ -43,7 +44,9 @@ def im2col(x, geometry, out_h, out_w):
         from .im2col.cuda import im2col_cuda
         cp = _cupy()
         return im2col_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
-    return im2col_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w)
+    cols = np.empty((x.shape[1] * geometry[0] * geometry[1], x.shape[0] * out_h * out_w), dtype=x.dtype)
+    im2col_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
+    return cols
 
 
 def col2im(cols, x_shape, geometry, out_h, out_w):
@@ -52,7 +55,9 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
         from .im2col.cuda import col2im_cuda
         cp = _cupy()
         return col2im_cuda(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
-    return col2im_cpu(np.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w)
+    dx = np.zeros(x_shape, dtype=cols.dtype)
+    col2im_cpu(np.ascontiguousarray(cols), _ints(geometry), out_h, out_w, dx)
+    return dx
 
 
 def max_pool_forward(x, geometry, out_h, out_w):
@@ -61,7 +66,10 @@ def max_pool_forward(x, geometry, out_h, out_w):
         from .pooling.cuda import max_pool_forward_cuda
         cp = _cupy()
         return max_pool_forward_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
-    return max_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w)
+    out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
+    argmax = np.empty(out.shape, dtype=np.int64)
+    max_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out, argmax)
+    return out, argmax
 
 
 def max_pool_backward(grad_out, argmax, x_shape, geometry):
@@ -69,7 +77,9 @@ def max_pool_backward(grad_out, argmax, x_shape, geometry):
         from .pooling.cuda import max_pool_backward_cuda
         cp = _cupy()
         return max_pool_backward_cuda(cp.ascontiguousarray(grad_out), argmax, _ints(x_shape), _ints(geometry), cp)
-    return max_pool_backward_cpu(np.ascontiguousarray(grad_out), argmax, _ints(x_shape))
+    dx = np.zeros(x_shape, dtype=grad_out.dtype)
+    max_pool_backward_cpu(np.ascontiguousarray(grad_out), argmax, dx)
+    return dx
 
 
 def avg_pool_forward(x, geometry, out_h, out_w):
@@ -77,7 +87,9 @@ def avg_pool_forward(x, geometry, out_h, out_w):
         from .pooling.cuda import avg_pool_forward_cuda
         cp = _cupy()
         return avg_pool_forward_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
-    return avg_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w)
+    out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
+    avg_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out)
+    return out
 
 
 def avg_pool_backward(grad_out, x_shape, geometry):
@@ -85,7 +97,9 @@ def avg_pool_backward(grad_out, x_shape, geometry):
         from .pooling.cuda import avg_pool_backward_cuda
         cp = _cupy()
         return avg_pool_backward_cuda(cp.ascontiguousarray(grad_out), _ints(x_shape), _ints(geometry), cp)
-    return avg_pool_backward_cpu(np.ascontiguousarray(grad_out), _ints(x_shape), _ints(geometry))
+    dx = np.zeros(x_shape, dtype=grad_out.dtype)
+    avg_pool_backward_cpu(np.ascontiguousarray(grad_out), _ints(geometry), dx)
+    return dx
 
 
 def bilinear_taps(in_hw, out_hw, scales, align_corners, dtype, xp=np):
@@ -104,7 +118,9 @@ def bilinear_forward(x, out_hw, scales, align_corners):
     if xp is not np:
         from .bilinear.cuda import bilinear_forward_cuda
         return bilinear_forward_cuda(xp.ascontiguousarray(x), taps, xp)
-    return bilinear_forward_cpu(np.ascontiguousarray(x), *taps)
+    out = np.empty(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
+    bilinear_forward_cpu(np.ascontiguousarray(x), *taps, out)
+    return out
 
 
 def bilinear_backward(grad_out, x_shape, scales, align_corners):
@@ -113,4 +129,6 @@ def bilinear_backward(grad_out, x_shape, scales, align_corners):
     if xp is not np:
         from .bilinear.cuda import bilinear_backward_cuda
         return bilinear_backward_cuda(xp.ascontiguousarray(grad_out), _ints(x_shape), taps, xp)
-    return bilinear_backward_cpu(np.ascontiguousarray(grad_out), _ints(x_shape), *taps)
+    dx = np.zeros(x_shape, dtype=grad_out.dtype)
+    bilinear_backward_cpu(np.ascontiguousarray(grad_out), *taps, dx)
+    return dx

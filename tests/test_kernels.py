@@ -5,11 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
-from minisegnet.kernels.bilinear import cpu as bilinear_cpu, reference as bilinear_ref
-from minisegnet.kernels.im2col import cpu as im2col_cpu, reference as im2col_ref
-from minisegnet.kernels.pooling import cpu as pool_cpu, reference as pool_ref
-from minisegnet.functional._geometry import conv_output_size, pool_output_size
+from minisegnet import kernels as cpu  # NumPy arrays: the dispatcher runs the Numba CPU kernels
 from minisegnet.kernels import bilinear_taps
+from minisegnet.kernels.bilinear import reference as bilinear_ref
+from minisegnet.kernels.im2col import reference as im2col_ref
+from minisegnet.kernels.pooling import reference as pool_ref
+from minisegnet.functional._geometry import conv_output_size, pool_output_size
 from conftest import HAS_GPU
 
 CONV_CASES = [(k, s, p, d) for k, s, p, d in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2, 3))
@@ -35,9 +36,9 @@ def test_im2col_col2im_cpu_equal_reference(k, s, p, d, dtype):
     x = sample((2, 3, 5, 6), dtype)
     g = conv_geometry(k, s, p, d)
     oh, ow = conv_output_size(5, k, s, p, d, "t"), conv_output_size(6, k, s, p, d, "t")
-    cols = im2col_cpu.im2col_cpu(x, g, oh, ow)
+    cols = cpu.im2col(x, g, oh, ow)
     np.testing.assert_array_equal(cols, im2col_ref.im2col_reference(x, g, oh, ow))
-    np.testing.assert_allclose(im2col_cpu.col2im_cpu(cols, x.shape, g, oh, ow),
+    np.testing.assert_allclose(cpu.col2im(cols, x.shape, g, oh, ow),
                                im2col_ref.col2im_reference(cols, x.shape, g, oh, ow), rtol=1e-6)
 
 
@@ -46,16 +47,16 @@ def test_pooling_cpu_equal_reference(k, s, p, ceil):
     x = sample((2, 2, 5, 7))
     g = (k, k, s, s, p, p)
     oh, ow = pool_output_size(5, k, s, p, ceil, "t"), pool_output_size(7, k, s, p, ceil, "t")
-    out, arg = pool_cpu.max_pool_forward_cpu(x, g, oh, ow)
+    out, arg = cpu.max_pool_forward(x, g, oh, ow)
     ref_out, ref_arg = pool_ref.max_pool_forward_reference(x, g, oh, ow)
     np.testing.assert_array_equal(out, ref_out)
     np.testing.assert_array_equal(arg, ref_arg)
     grad = sample(out.shape, seed=1)
-    np.testing.assert_allclose(pool_cpu.max_pool_backward_cpu(grad, arg, x.shape),
+    np.testing.assert_allclose(cpu.max_pool_backward(grad, arg, x.shape, g),
                                pool_ref.max_pool_backward_reference(grad, arg, x.shape))
-    np.testing.assert_allclose(pool_cpu.avg_pool_forward_cpu(x, g, oh, ow),
+    np.testing.assert_allclose(cpu.avg_pool_forward(x, g, oh, ow),
                                pool_ref.avg_pool_forward_reference(x, g, oh, ow), rtol=1e-12)
-    np.testing.assert_allclose(pool_cpu.avg_pool_backward_cpu(grad, x.shape, g),
+    np.testing.assert_allclose(cpu.avg_pool_backward(grad, x.shape, g),
                                pool_ref.avg_pool_backward_reference(grad, x.shape, g), rtol=1e-12)
 
 
@@ -63,11 +64,10 @@ def test_pooling_cpu_equal_reference(k, s, p, ceil):
 def test_bilinear_cpu_equal_reference(in_hw, out_hw, align):
     x = sample((2, 2) + in_hw)
     scales = tuple(i / o for i, o in zip(in_hw, out_hw))
-    taps = bilinear_taps(in_hw, out_hw, scales, align, x.dtype)
-    out = bilinear_cpu.bilinear_forward_cpu(x, *taps)
+    out = cpu.bilinear_forward(x, out_hw, scales, align)
     np.testing.assert_allclose(out, bilinear_ref.bilinear_forward_reference(x, *out_hw, *scales, align), rtol=1e-12)
     grad = sample(out.shape, seed=2)
-    np.testing.assert_allclose(bilinear_cpu.bilinear_backward_cpu(grad, x.shape, *taps),
+    np.testing.assert_allclose(cpu.bilinear_backward(grad, x.shape, scales, align),
                                bilinear_ref.bilinear_backward_reference(grad, x.shape, *scales, align), rtol=1e-12)
 
 
@@ -103,7 +103,7 @@ def test_im2col_col2im_cuda_equal_reference(k, s, p, d):
     np.testing.assert_array_equal(cols, im2col_ref.im2col_reference(x, g, oh, ow))
     dx = to_host(kernels.col2im_cuda(xp.asarray(cols), x.shape, g, oh, ow, xp))
     np.testing.assert_allclose(dx, im2col_ref.col2im_reference(cols, x.shape, g, oh, ow), rtol=1e-12)
-    np.testing.assert_allclose(dx, im2col_cpu.col2im_cpu(cols, x.shape, g, oh, ow), rtol=1e-12)
+    np.testing.assert_allclose(dx, cpu.col2im(cols, x.shape, g, oh, ow), rtol=1e-12)
 
 
 @pytest.mark.parametrize("k,s,p,ceil", [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), (2, 3, 1, True)])

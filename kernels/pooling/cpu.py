@@ -1,6 +1,8 @@
 """Max and average pooling as Numba CPU kernels: ``reference.py``'s loops, compiled
 and run in parallel over (image, channel) planes (each plane is independent, so
-threads never write the same element). Window arithmetic as in ``reference.window``."""
+threads never write the same element). Window arithmetic as in ``reference.window``.
+Outputs are allocated by the caller with NumPy (see ``im2col/cpu.py`` for why); gradients
+arrive zeroed."""
 import numpy as np
 from numba import njit, prange
 
@@ -13,11 +15,10 @@ def _window(o, stride, pad, kernel, size):
 
 
 @njit(parallel=True, cache=True)
-def max_pool_forward_cpu(x, geometry, out_h, out_w):
+def max_pool_forward_cpu(x, geometry, out, argmax):
     kh, kw, sh, sw, ph, pw = geometry
     n_images, channels, height, width = x.shape
-    out = np.empty((n_images, channels, out_h, out_w), dtype=x.dtype)
-    argmax = np.empty((n_images, channels, out_h, out_w), dtype=np.int64)
+    out_h, out_w = out.shape[2], out.shape[3]
     for plane in prange(n_images * channels):
         n = plane // channels
         c = plane % channels
@@ -35,14 +36,12 @@ def max_pool_forward_cpu(x, geometry, out_h, out_w):
                             best_index = iy * width + ix
                 out[n, c, oy, ox] = best
                 argmax[n, c, oy, ox] = best_index
-    return out, argmax
 
 
 @njit(parallel=True, cache=True)
-def max_pool_backward_cpu(grad_out, argmax, x_shape):
+def max_pool_backward_cpu(grad_out, argmax, dx):
     n_images, channels, out_h, out_w = grad_out.shape
-    width = x_shape[3]
-    dx = np.zeros(x_shape, dtype=grad_out.dtype)
+    width = dx.shape[3]
     for plane in prange(n_images * channels):
         n = plane // channels
         c = plane % channels
@@ -50,14 +49,13 @@ def max_pool_backward_cpu(grad_out, argmax, x_shape):
             for ox in range(out_w):
                 k = argmax[n, c, oy, ox]
                 dx[n, c, k // width, k % width] += grad_out[n, c, oy, ox]
-    return dx
 
 
 @njit(parallel=True, cache=True)
-def avg_pool_forward_cpu(x, geometry, out_h, out_w):
+def avg_pool_forward_cpu(x, geometry, out):
     kh, kw, sh, sw, ph, pw = geometry
     n_images, channels, height, width = x.shape
-    out = np.empty((n_images, channels, out_h, out_w), dtype=x.dtype)
+    out_h, out_w = out.shape[2], out.shape[3]
     for plane in prange(n_images * channels):
         n = plane // channels
         c = plane % channels
@@ -70,15 +68,13 @@ def avg_pool_forward_cpu(x, geometry, out_h, out_w):
                     for ix in range(x0, x1):
                         total += x[n, c, iy, ix]
                 out[n, c, oy, ox] = total / (count_y * count_x)
-    return out
 
 
 @njit(parallel=True, cache=True)
-def avg_pool_backward_cpu(grad_out, x_shape, geometry):
+def avg_pool_backward_cpu(grad_out, geometry, dx):
     kh, kw, sh, sw, ph, pw = geometry
     n_images, channels, out_h, out_w = grad_out.shape
-    height, width = x_shape[2], x_shape[3]
-    dx = np.zeros(x_shape, dtype=grad_out.dtype)
+    height, width = dx.shape[2], dx.shape[3]
     for plane in prange(n_images * channels):
         n = plane // channels
         c = plane % channels
@@ -90,4 +86,3 @@ def avg_pool_backward_cpu(grad_out, x_shape, geometry):
                 for iy in range(y0, y1):
                     for ix in range(x0, x1):
                         dx[n, c, iy, ix] += share
-    return dx

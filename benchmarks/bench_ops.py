@@ -1,0 +1,189 @@
+"""Speed of minisegnet's ops against PyTorch, side by side in one run, as ratios.
+
+    python benchmarks/bench_ops.py                 # CPU, all cores, float32
+    python benchmarks/bench_ops.py --threads 2     # both libraries limited to 2 threads
+    python benchmarks/bench_ops.py --device cuda   # GPU: minisegnet (CuPy + Numba CUDA) vs PyTorch + cuDNN
+
+Each row times forward + backward of one op (the median of --repeats runs after a warm-up)
+for both libraries on the same inputs. ratio = minisegnet / PyTorch (lower is better, 1.0 is parity).
+Also printed: conv GFLOP/s next to the machine's measured float32 matrix-product rate, and how
+long the Numba kernels take to compile in a fresh process and to load from the cache in a second one.
+This is a benchmark, never a test: shared machines are noisy, so read the ratios, not the digits.
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description="minisegnet vs PyTorch, forward+backward per op")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and no compile-time measurement")
+    return parser.parse_args()
+
+
+ARGS = parse_args()
+# Thread counts must be fixed before NumPy's BLAS and Numba start their pools.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[var] = str(ARGS.threads)
+# torch imports NumPy (and so loads OpenBLAS) before minisegnet can make its OpenBLAS setting
+# (see minisegnet/__init__.py), so make it here, as it is in a program that imports minisegnet
+# first. It does not touch PyTorch, which uses its own BLAS and its own OpenMP runtime.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import torch  # noqa: E402  (a benchmark peer only; the library never imports it)
+
+import minisegnet as msn  # noqa: E402
+from minisegnet import functional as F  # noqa: E402
+
+torch.set_num_threads(ARGS.threads)
+
+
+# (name, minisegnet op, torch op, input shapes, flops of forward) -- the lesson-scale shapes and the issue's conv shape.
+def conv_flops(n, c_in, c_out, h, w, k):
+    return 2 * n * c_out * h * w * c_in * k * k
+
+
+CASES = [
+    ("conv2d 3x3 N8 32->64 64x64", lambda x, w: F.conv2d(x, w, padding=1),
+     lambda x, w: torch.nn.functional.conv2d(x, w, padding=1), [(8, 32, 64, 64), (64, 32, 3, 3)],
+     conv_flops(8, 32, 64, 64, 64, 3)),
+    ("conv2d 3x3 dil2 N8 32->64 64x64", lambda x, w: F.conv2d(x, w, padding=2, dilation=2),
+     lambda x, w: torch.nn.functional.conv2d(x, w, padding=2, dilation=2), [(8, 32, 64, 64), (64, 32, 3, 3)],
+     conv_flops(8, 32, 64, 64, 64, 3)),
+    ("conv2d 3x3 N8 3->16 64x64 (first layer)", lambda x, w: F.conv2d(x, w, padding=1),
+     lambda x, w: torch.nn.functional.conv2d(x, w, padding=1), [(8, 3, 64, 64), (16, 3, 3, 3)],
+     conv_flops(8, 3, 16, 64, 64, 3)),
+    ("conv2d 3x3 N8 32->32 16x16 (deep layer)", lambda x, w: F.conv2d(x, w, padding=1),
+     lambda x, w: torch.nn.functional.conv2d(x, w, padding=1), [(8, 32, 16, 16), (32, 32, 3, 3)],
+     conv_flops(8, 32, 32, 16, 16, 3)),
+    ("conv2d 3x3 dil4 N8 32->32 16x16", lambda x, w: F.conv2d(x, w, padding=4, dilation=4),
+     lambda x, w: torch.nn.functional.conv2d(x, w, padding=4, dilation=4), [(8, 32, 16, 16), (32, 32, 3, 3)],
+     conv_flops(8, 32, 32, 16, 16, 3)),
+    ("conv_transpose2d 4x4 s2 N8 8->8 32x32", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1),
+     lambda x, w: torch.nn.functional.conv_transpose2d(x, w, stride=2, padding=1), [(8, 8, 32, 32), (8, 8, 4, 4)],
+     None),
+    ("max_pool2d 2x2 N8 C32 64x64", lambda x: F.max_pool2d(x, 2), lambda x: torch.nn.functional.max_pool2d(x, 2),
+     [(8, 32, 64, 64)], None),
+    ("avg_pool2d 3x3 s1 p1 N8 C32 64x64", lambda x: F.avg_pool2d(x, 3, 1, 1),
+     lambda x: torch.nn.functional.avg_pool2d(x, 3, 1, 1), [(8, 32, 64, 64)], None),
+    ("bilinear x2 N8 C32 32x32->64x64", lambda x: F.interpolate_bilinear(x, scale_factor=2),
+     lambda x: torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False),
+     [(8, 32, 32, 32)], None),
+    ("bilinear x8 N8 C5 8x8->64x64 (score upsampling)", lambda x: F.interpolate_bilinear(x, size=(64, 64)),
+     lambda x: torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False),
+     [(8, 5, 8, 8)], None),
+]
+
+
+def sync():
+    if ARGS.device == "cuda":
+        import cupy
+        cupy.cuda.Device().synchronize()
+        torch.cuda.synchronize()
+
+
+def median_time(step, repeats):
+    step()  # warm-up (compilation, allocator)
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_case(ours, theirs, shapes, repeats):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    torch_device = "cuda" if ARGS.device == "cuda" else "cpu"
+    ms_inputs = [msn.tensor(a, requires_grad=True, device=ARGS.device) for a in arrays]
+    th_inputs = [torch.tensor(a, requires_grad=True, device=torch_device) for a in arrays]
+    out_shape = ours(*ms_inputs).shape
+    grad = rng.standard_normal(out_shape).astype(np.float32)
+    ms_grad = msn.tensor(grad, device=ARGS.device).data
+    th_grad = torch.tensor(grad, device=torch_device)
+
+    def ours_step():
+        for t in ms_inputs:
+            t.grad = None
+        ours(*ms_inputs).backward(ms_grad)
+
+    def theirs_step():
+        for t in th_inputs:
+            t.grad = None
+        theirs(*th_inputs).backward(th_grad)
+
+    return median_time(ours_step, repeats), median_time(theirs_step, repeats)
+
+
+def matmul_gflops():
+    """The machine's float32 matrix-product rate through NumPy's BLAS (the ceiling for im2col + GEMM)."""
+    n = 1024
+    a, b = (np.random.default_rng(i).standard_normal((n, n)).astype(np.float32) for i in (1, 2))
+    seconds = median_time(lambda: a @ b, 5)
+    return 2 * n ** 3 / seconds / 1e9
+
+
+COMPILE_SNIPPET = """
+import time, numpy as np
+start = time.perf_counter()
+import minisegnet as msn
+from minisegnet import functional as F
+x = msn.tensor(np.ones((1, 2, 8, 8), dtype=np.float32), requires_grad=True)
+w = msn.tensor(np.ones((2, 2, 3, 3), dtype=np.float32), requires_grad=True)
+y = F.interpolate_bilinear(F.avg_pool2d(F.max_pool2d(F.conv2d(x, w, padding=1), 2), 3, 1, 1), size=(8, 8))
+F.conv_transpose2d(y, w).sum().backward()
+print(time.perf_counter() - start)
+"""
+
+
+def compile_times():
+    """Import + first call of every kernel in a fresh process: after clearing Numba's cache (compile)
+    and again with the cache in place (load)."""
+    import pathlib
+    import shutil
+    import minisegnet.kernels as kernels
+    for cache in pathlib.Path(kernels.__file__).parent.rglob("__pycache__"):
+        for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+            f.unlink()
+    del shutil
+    run = lambda: float(subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], capture_output=True, text=True,  # noqa: E731
+                                       check=True).stdout.strip().splitlines()[-1])
+    return run(), run()
+
+
+def main():
+    repeats = 3 if ARGS.quick else ARGS.repeats
+    print(f"# minisegnet {msn.__version__} vs PyTorch {torch.__version__}, device={ARGS.device}, "
+          f"threads={ARGS.threads}, float32, forward+backward, median of {repeats}")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, {time.strftime('%Y-%m-%d')}")
+    if ARGS.device == "cpu":
+        print(f"# NumPy float32 matmul (1024^3): {matmul_gflops():.1f} GFLOP/s")
+    print()
+    print(f"| op | minisegnet ms | PyTorch ms | ratio | minisegnet GFLOP/s |")
+    print(f"|---|---:|---:|---:|---:|")
+    for name, ours, theirs, shapes, flops in CASES:
+        t_ours, t_theirs = time_case(ours, theirs, shapes, repeats)
+        # forward + backward of a convolution is 3 products of the forward's size (y, dx, dw)
+        rate = f"{3 * flops / t_ours / 1e9:.1f}" if flops else ""
+        print(f"| {name} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {t_ours / t_theirs:.2f} | {rate} |", flush=True)
+    if ARGS.device == "cpu" and not ARGS.quick:
+        first, second = compile_times()
+        print(f"\nNumba kernels, import + first call in a fresh process: {first:.1f} s with an empty cache "
+              f"(compiling), {second:.1f} s from the cache (second process)")
+
+
+if __name__ == "__main__":
+    main()
