@@ -20,7 +20,7 @@ import numpy as np
 
 from .bilinear.cpu import bilinear_backward_cpu, bilinear_forward_cpu
 from .bilinear.reference import source_taps
-from .im2col.cpu import col2im_cpu, im2col_cpu
+from .columns.cpu import col2im_cpu, im2col_cpu
 from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
                           max_pool_forward_cpu)
 
@@ -41,7 +41,7 @@ def _ints(values):
 def im2col(x, geometry, out_h, out_w):
     """x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w): every receptive field as a column."""
     if _on_gpu(x):
-        from .im2col.cuda import im2col_cuda
+        from .columns.cuda import im2col_cuda
         cp = _cupy()
         return im2col_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
     cols = np.empty((x.shape[1] * geometry[0] * geometry[1], x.shape[0] * out_h * out_w), dtype=x.dtype)
@@ -52,7 +52,7 @@ def im2col(x, geometry, out_h, out_w):
 def col2im(cols, x_shape, geometry, out_h, out_w):
     """cols (C*kh*kw, N*out_h*out_w) -> (N, C, H, W), adding up entries that came from one pixel."""
     if _on_gpu(cols):
-        from .im2col.cuda import col2im_cuda
+        from .columns.cuda import col2im_cuda
         cp = _cupy()
         return col2im_cuda(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
     dx = np.zeros(x_shape, dtype=cols.dtype)

@@ -7,7 +7,7 @@ import pytest
 
 import minisegnet as msn
 from minisegnet import functional as F, nn
-from minisegnet.kernels.im2col.reference import conv2d_reference
+from minisegnet.kernels.columns.reference import conv2d_reference
 from conftest import leaf, requires_torch, to_torch, torch
 
 H, W = 9, 8  # odd and non-square on purpose

@@ -33,7 +33,7 @@ def test_wheel_installs_and_imports_outside_the_repository(tmp_path):
                     "-w", str(wheel_dir), str(REPO)], check=True, cwd=tmp_path)
     wheel = next(wheel_dir.glob("minisegnet-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("minisegnet/kernels/__init__.py", "minisegnet/kernels/im2col/cpu.py",
+    for needed in ("minisegnet/kernels/__init__.py", "minisegnet/kernels/columns/cpu.py",
                    "minisegnet/kernels/pooling/cuda.py", "minisegnet/kernels/bilinear/reference.py",
                    "minisegnet/functional/conv.py"):
         assert needed in names, f"{needed} missing from {wheel.name}"

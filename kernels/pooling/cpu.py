@@ -1,7 +1,7 @@
 """Max and average pooling as Numba CPU kernels: ``reference.py``'s loops, compiled
 and run in parallel over (image, channel) planes (each plane is independent, so
 threads never write the same element). Window arithmetic as in ``reference.window``.
-Outputs are allocated by the caller with NumPy (see ``im2col/cpu.py`` for why); gradients
+Outputs are allocated by the caller with NumPy (see ``columns/cpu.py`` for why); gradients
 arrive zeroed."""
 import numpy as np
 from numba import njit, prange

@@ -48,9 +48,8 @@ class CrossEntropy(Function):
     def backward(ctx, g):
         log_probs, target, pixel_weight, denominator = ctx.saved
         xp = array_module(log_probs)
-        grad = xp.exp(log_probs)  # softmax
-        onehot_rows = xp.take_along_axis(grad, target[..., None], axis=-1) - 1
-        xp.put_along_axis(grad, target[..., None], onehot_rows, axis=-1)  # softmax - onehot
+        onehot = xp.arange(log_probs.shape[-1]) == target[..., None]
+        grad = xp.exp(log_probs) - onehot  # softmax - onehot
         # g is a scalar for "mean"/"sum" and one value per pixel for "none"; both broadcast.
         scale = (pixel_weight / denominator if ctx.reduction == "mean" else pixel_weight) * g
         grad *= scale[..., None]

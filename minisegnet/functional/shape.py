@@ -1,5 +1,7 @@
 """Ops that move values around without changing them: reshape, transpose,
 concatenate, indexing (the FCN crop), constant padding, device copies."""
+import numpy as np
+
 from .. import backend
 from ..backend import array_module
 from ..engine import Function
@@ -29,8 +31,7 @@ class Transpose(Function):
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        inverse = None if ctx.axes is None else tuple(int(i) for i in xp.argsort(xp.asarray(ctx.axes) % g.ndim).tolist())
+        inverse = None if ctx.axes is None else tuple(int(i) for i in np.argsort(np.asarray(ctx.axes) % g.ndim))
         return g.transpose(inverse), None
 
 
@@ -47,9 +48,8 @@ class Concatenate(Function):
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        cuts = list(xp.cumsum(xp.asarray(ctx.sizes))[:-1].tolist())
-        return (None, *xp.split(g, cuts, axis=ctx.axis))
+        cuts = np.cumsum(ctx.sizes)[:-1].tolist()
+        return (None, *array_module(g).split(g, cuts, axis=ctx.axis))
 
 
 class GetItem(Function):
@@ -64,10 +64,13 @@ class GetItem(Function):
     def backward(ctx, g):
         xp = array_module(g)
         dx = xp.zeros(ctx.shape, dtype=g.dtype)
-        if xp is backend.np:
-            xp.add.at(dx, ctx.index, g)  # add.at: repeated indices accumulate
+        # Scatter-add, so that an index repeated in an integer array gets every contribution
+        # (dx[index] += g would keep only one of them).
+        if xp is np:
+            np.add.at(dx, ctx.index, g)
         else:
-            dx[ctx.index] += g  # CuPy's += on a fancy index is a scatter-add
+            import cupyx
+            cupyx.scatter_add(dx, ctx.index, g)
         return dx, None
 
 
