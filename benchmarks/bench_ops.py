@@ -27,6 +27,7 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and no compile-time measurement")
+    parser.add_argument("--only", default="", help="run only the ops whose name contains this text")
     return parser.parse_args()
 
 
@@ -36,7 +37,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA
     os.environ[var] = str(ARGS.threads)
 # torch imports NumPy (and so loads OpenBLAS) before minisegnet can make its OpenBLAS setting
 # (see minisegnet/__init__.py), so make it here, as it is in a program that imports minisegnet
-# first. It does not touch PyTorch, which uses its own BLAS and its own OpenMP runtime.
+# first. It does not touch PyTorch, which uses its own BLAS (oneDNN/MKL) and OpenMP runtime.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import torch  # noqa: E402  (a benchmark peer only; the library never imports it)
@@ -175,6 +176,8 @@ def main():
     print(f"| op | minisegnet ms | PyTorch ms | ratio | minisegnet GFLOP/s |")
     print(f"|---|---:|---:|---:|---:|")
     for name, ours, theirs, shapes, flops in CASES:
+        if ARGS.only not in name:
+            continue
         t_ours, t_theirs = time_case(ours, theirs, shapes, repeats)
         # forward + backward of a convolution is 3 products of the forward's size (y, dx, dw)
         rate = f"{3 * flops / t_ours / 1e9:.1f}" if flops else ""

@@ -14,15 +14,18 @@ Table of contents:
 """
 import os
 
-# NumPy's BLAS and Numba's kernels each keep a pool of worker threads, and an idle worker
-# spins for a while before it sleeps. A convolution alternates between the two (im2col in
-# Numba, then a matrix product in BLAS), so each pool's spinning workers steal the cores the
-# other needs next: on a 2-core laptop that made small convolutions ten times slower. Ask both
-# pools to go to sleep promptly (the user's own settings win). OpenBLAS reads its variable when
-# NumPy is first imported, so it only helps when minisegnet is imported first; the OpenMP
-# variable is read when Numba starts its pool, at the first kernel call.
+# NumPy's BLAS and Numba's kernels each keep a pool of worker threads, and a convolution
+# alternates between them (im2col in Numba, then a matrix product in BLAS). With Numba's
+# default OpenMP pool, the two pools' idle workers kept stealing the cores the other needed:
+# on a 2-core machine a small convolution ran 5x slower than either piece alone
+# (benchmarks/README.md). Numba's plain "workqueue" pool and OpenBLAS workers that go to sleep
+# promptly cooperate. A user's own settings win. (The workqueue pool must not be entered from
+# two Python threads at once; minisegnet itself is single-threaded.) OpenBLAS reads its variable
+# when NumPy is first imported, so that part only applies when minisegnet is imported first.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    import numba
+    numba.config.THREADING_LAYER = "workqueue"
 
 from . import cuda, functional, nn, optim  # noqa: E402
 from .engine import Function, Tensor, detect_anomaly, is_grad_enabled, no_grad, tensor  # noqa: E402
