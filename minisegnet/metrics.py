@@ -1,0 +1,118 @@
+"""Segmentation metrics, the FCN paper's definitions (Long, Shelhamer & Darrell, sec. 5).
+
+Everything comes from one confusion matrix ``n`` (rows: ground truth i, columns: prediction j;
+n_ij = pixels of class i predicted as j), with t_i = sum_j n_ij pixels of class i:
+
+    pixel accuracy       sum_i n_ii / sum_i t_i
+    mean accuracy        (1/n_cl) sum_i n_ii / t_i
+    mean IU              (1/n_cl) sum_i n_ii / (t_i + sum_j n_ji - n_ii)
+    frequency weighted   (sum_k t_k)^-1 sum_i t_i n_ii / (t_i + sum_j n_ji - n_ii)
+
+Pixels labelled ``ignore_index`` are excluded. A class absent from the ground truth (t_i = 0)
+has no accuracy or IU of its own (NaN) and is left out of the means, as numpy.nanmean does.
+"""
+import numpy as np
+
+from .backend import to_device
+
+
+def _as_numpy(a):
+    data = getattr(a, "data", a)
+    return to_device(np.asarray(data) if not hasattr(data, "get") else data, "cpu")
+
+
+def confusion_matrix(pred, target, num_classes, ignore_index=255):
+    """(num_classes, num_classes) int64 counts; rows ground truth, columns prediction."""
+    pred, target = _as_numpy(pred).ravel(), _as_numpy(target).ravel()
+    if pred.shape != target.shape:
+        raise ValueError(f"confusion_matrix: prediction has {pred.size} pixels, target {target.size}")
+    keep = target != ignore_index
+    pred, target = pred[keep], target[keep]
+    bad = (target < 0) | (target >= num_classes) | (pred < 0) | (pred >= num_classes)
+    if bad.any():
+        raise ValueError(f"confusion_matrix: labels {sorted(set(np.concatenate([target[bad], pred[bad]]).tolist()))[:10]} "
+                         f"are outside [0, {num_classes}) and are not ignore_index={ignore_index}")
+    return np.bincount(num_classes * target.astype(np.int64) + pred, minlength=num_classes ** 2).reshape(
+        num_classes, num_classes)
+
+
+def scores_from_confusion(n):
+    """The FCN paper's four numbers, plus per-class accuracy and IU, from a confusion matrix."""
+    n = np.asarray(n, dtype=np.float64)
+    correct = np.diag(n)
+    truth = n.sum(axis=1)           # t_i
+    predicted = n.sum(axis=0)       # sum_j n_ji
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class_accuracy = np.where(truth > 0, correct / truth, np.nan)
+        per_class_iou = np.where(truth > 0, correct / (truth + predicted - correct), np.nan)
+    total = truth.sum()
+    present = truth > 0
+    return {
+        "pixel_accuracy": correct.sum() / total if total else np.nan,
+        "mean_accuracy": np.nanmean(per_class_accuracy) if present.any() else np.nan,
+        "mean_iou": np.nanmean(per_class_iou) if present.any() else np.nan,
+        "fw_iou": (truth[present] * per_class_iou[present]).sum() / total if total else np.nan,
+        "per_class_iou": per_class_iou,
+        "per_class_accuracy": per_class_accuracy,
+    }
+
+
+class SegmentationMetrics:
+    """Accumulate a confusion matrix over batches; ``compute()`` gives the FCN paper's metrics."""
+
+    def __init__(self, num_classes, ignore_index=255):
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+
+    def update(self, pred, target):
+        """pred: predicted labels (N, H, W) (or class scores (N, C, H, W), argmax taken); target: (N, H, W)."""
+        pred = _as_numpy(pred)
+        if pred.ndim == _as_numpy(target).ndim + 1:
+            pred = pred.argmax(axis=1)
+        self.confusion += confusion_matrix(pred, target, self.num_classes, self.ignore_index)
+        return self
+
+    def reset(self):
+        self.confusion[:] = 0
+
+    def compute(self):
+        return scores_from_confusion(self.confusion)
+
+
+def boundary_mask(target, width, ignore_index=255):
+    """Pixels within ``width`` pixels (Chebyshev distance) of a ground-truth label boundary: the
+    "trimap" band of DeepLab's boundary evaluation. target: (H, W) or (N, H, W)."""
+    target = _as_numpy(target)
+    if target.ndim == 2:
+        return boundary_mask(target[None], width, ignore_index)[0]
+    edge = np.zeros(target.shape, dtype=bool)
+    for axis in (1, 2):
+        a = np.take(target, range(target.shape[axis] - 1), axis=axis)
+        b = np.take(target, range(1, target.shape[axis]), axis=axis)
+        differs = (a != b) | (a == ignore_index) | (b == ignore_index)
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        edge[tuple(lo)] |= differs
+        edge[tuple(hi)] |= differs
+    band = edge.copy()
+    for _ in range(max(0, width - 1)):  # grow by one pixel in every direction (3x3 dilation)
+        grown = band.copy()
+        grown[:, 1:] |= band[:, :-1]
+        grown[:, :-1] |= band[:, 1:]
+        grown[:, :, 1:] |= grown[:, :, :-1].copy()
+        grown[:, :, :-1] |= grown[:, :, 1:].copy()
+        band = grown
+    return band & (target != ignore_index)
+
+
+def boundary_accuracy(pred, target, width, ignore_index=255):
+    """Pixel accuracy within ``width`` pixels of a ground-truth boundary (the trimap measure DeepLab uses
+    to show what output resolution buys). pred: labels (N, H, W) or scores (N, C, H, W)."""
+    pred, target = _as_numpy(pred), _as_numpy(target)
+    if pred.ndim == target.ndim + 1:
+        pred = pred.argmax(axis=1)
+    band = boundary_mask(target, width, ignore_index)
+    if not band.any():
+        return np.nan
+    return float((pred[band] == target[band]).mean())

@@ -1,0 +1,215 @@
+"""The FCN family and its relatives, all on one small VGG-style backbone.
+
+    backbone   five stages of (3x3 conv, ReLU) x k, each followed by 2x2 max pooling
+               (ceil mode: the score maps always cover the whole input, whatever its size)
+    FCN-32s    score the last stage (1x1 conv), upsample x32 bilinearly, crop to the input
+    FCN-16s    ... plus a learnable x2 upsampling (initialised bilinear) fused with the score of
+               stage 4 (initialised to zero, as in the FCN paper), then x16
+    FCN-8s     ... and once more with stage 3, then x8
+    Dilated    stages 4 and 5 keep stride 8: pooling removed, their convolutions dilated 2 and 4
+               (DeepLab), optionally followed by Yu & Koltun's context module
+    Pyramid    one shared network applied to the image at several scales, maps upsampled to the
+               finest and summed (Farabet et al.)
+
+Every crop offset is derived from the layers (``functional.crop_offset``), none is hard-coded.
+"""
+import numpy as np
+
+from . import functional as F
+from . import nn
+
+DEFAULT_WIDTHS = (16, 32, 48, 64, 64)
+DEFAULT_DEPTHS = (2, 2, 2, 1, 1)
+
+
+class Stage(nn.Module):
+    """(conv 3x3, ReLU) x depth, then 2x2 max pooling unless ``pool`` is False."""
+
+    def __init__(self, in_channels, out_channels, depth, dilation=1, pool=True):
+        super().__init__()
+        layers = []
+        for i in range(depth):
+            layers += [nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3,
+                                 padding=dilation, dilation=dilation), nn.ReLU()]
+        if pool:
+            layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class VGGBackbone(nn.Module):
+    """Returns the output of every stage; ``stage_layers(k)`` lists the layers from the input to stage k
+    (for receptive fields and crop offsets)."""
+
+    def __init__(self, in_channels=3, widths=DEFAULT_WIDTHS, depths=DEFAULT_DEPTHS, dilations=(1,) * 5,
+                 pools=(True,) * 5):
+        super().__init__()
+        self.widths = tuple(widths)
+        self.stages = nn.Sequential(*[
+            Stage(in_channels if i == 0 else widths[i - 1], widths[i], depths[i], dilations[i], pools[i])
+            for i in range(len(widths))])
+
+    def forward(self, x):
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features
+
+    def stage_layers(self, k):
+        """The layers from the input through stage k (0-based), in order."""
+        return [layer for stage in list(self.stages)[:k + 1] for layer in stage.layers]
+
+
+def _upsample_to(scores, stride, layers_to_scores, size):
+    """Bilinear x``stride`` upsampling of a score map, cropped to ``size`` where it lines up with the input."""
+    up = nn.Upsample(scale_factor=stride)
+    offset = F.crop_offset(layers_to_scores + [up], [])
+    return F.crop(up(scores), size, offset)
+
+
+class SegmentationModel(nn.Module):
+    """Base class: models map (N, 3, H, W) images to (N, num_classes, H, W) class scores."""
+
+    name = "model"
+
+    def config(self):
+        return {"name": self.name, "num_classes": self.num_classes}
+
+
+class FCN(SegmentationModel):
+    """FCN-32s (``skips=0``), FCN-16s (1) or FCN-8s (2) on the shared VGG-style backbone."""
+
+    def __init__(self, num_classes, skips=2, widths=DEFAULT_WIDTHS, depths=DEFAULT_DEPTHS, in_channels=3):
+        super().__init__()
+        if skips not in (0, 1, 2):
+            raise ValueError(f"FCN: skips must be 0 (FCN-32s), 1 (FCN-16s) or 2 (FCN-8s), got {skips}")
+        self.num_classes, self.skips = num_classes, skips
+        self.name = {0: "fcn32s", 1: "fcn16s", 2: "fcn8s"}[skips]
+        self.backbone = VGGBackbone(in_channels, widths, depths)
+        self.score = nn.Conv2d(widths[4], num_classes, 1)
+        if skips >= 1:
+            self.score_pool4 = nn.Conv2d(widths[3], num_classes, 1)
+            self.upscore2 = nn.ConvTranspose2d(num_classes, num_classes, 4, stride=2, padding=1, bias=False,
+                                               bilinear=True)
+            nn.init.zeros_(self.score_pool4.weight)  # the skip starts silent: FCN-16s begins as FCN-32s
+        if skips >= 2:
+            self.score_pool3 = nn.Conv2d(widths[2], num_classes, 1)
+            self.upscore_pool4 = nn.ConvTranspose2d(num_classes, num_classes, 4, stride=2, padding=1, bias=False,
+                                                    bilinear=True)
+            nn.init.zeros_(self.score_pool3.weight)
+
+    def forward(self, x):
+        features = self.backbone(x)
+        layers = self.backbone.stage_layers(4) + [self.score]
+        scores = self.score(features[4])
+        # Each skip: upsample the coarse scores x2, crop them to the finer map where the two line up, add.
+        for k, score_layer, up in ((3, "score_pool4", "upscore2"), (2, "score_pool3", "upscore_pool4"))[:self.skips]:
+            score_layer, up = getattr(self, score_layer), getattr(self, up)
+            skip_layers = self.backbone.stage_layers(k) + [score_layer]
+            offset = F.crop_offset(layers + [up], skip_layers)
+            scores = F.crop_and_add(up(scores), score_layer(features[k]), offset)
+            layers = skip_layers
+        stride = 2 ** (5 - self.skips)
+        return _upsample_to(scores, stride, layers, x.shape[2:])
+
+
+def FCN32s(num_classes, **kwargs):
+    return FCN(num_classes, skips=0, **kwargs)
+
+
+def FCN16s(num_classes, **kwargs):
+    return FCN(num_classes, skips=1, **kwargs)
+
+
+def FCN8s(num_classes, **kwargs):
+    return FCN(num_classes, skips=2, **kwargs)
+
+
+class ContextModule(nn.Module):
+    """Yu & Koltun's basic context module: 3x3 convolutions on the C score channels with dilations
+    1, 1, 2, 4, 8, 16, 1 (ReLU between), then a 1x1 convolution; identity-initialised, so it starts
+    by passing the scores through unchanged and learns to aggregate context."""
+
+    DILATIONS = (1, 1, 2, 4, 8, 16, 1)
+
+    def __init__(self, channels, dilations=DILATIONS):
+        super().__init__()
+        layers = []
+        for d in dilations:
+            conv = nn.Conv2d(channels, channels, 3, padding=d, dilation=d)
+            layers += [conv, nn.ReLU()]
+        layers.append(nn.Conv2d(channels, channels, 1))
+        self.layers = nn.Sequential(*layers)
+        for layer in self.layers:
+            if isinstance(layer, nn.Conv2d):
+                w = np.zeros(layer.weight.shape)
+                centre = layer.kernel_size[0] // 2
+                w[np.arange(channels), np.arange(channels), centre, centre] = 1.0
+                layer.weight.data[...] = w
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        # Scores can be negative; the identity initialisation holds for ReLU only if the input
+        # is shifted positive, so the module works on (x - min) and shifts back.
+        shift = x.detach().data.min()
+        return self.layers(x - shift) + shift
+
+
+class DilatedFCN(SegmentationModel):
+    """DeepLab-style: stages 4 and 5 keep the resolution of stage 3 (output stride 8): their pooling
+    is removed and their convolutions dilated 2 and 4, so the receptive field still grows."""
+
+    def __init__(self, num_classes, widths=DEFAULT_WIDTHS, depths=DEFAULT_DEPTHS, context=False, in_channels=3):
+        super().__init__()
+        self.num_classes, self.name = num_classes, "dilated_context" if context else "dilated"
+        self.backbone = VGGBackbone(in_channels, widths, depths, dilations=(1, 1, 1, 2, 4),
+                                    pools=(True, True, True, False, False))
+        self.score = nn.Conv2d(widths[4], num_classes, 1)
+        self.context = ContextModule(num_classes) if context else None
+
+    def forward(self, x):
+        scores = self.score(self.backbone(x)[4])
+        layers = self.backbone.stage_layers(4) + [self.score]
+        if self.context is not None:
+            scores = self.context(scores)
+            layers = layers + list(self.context.layers)
+        return _upsample_to(scores, 8, layers, x.shape[2:])
+
+
+class PyramidFCN(SegmentationModel):
+    """Farabet et al.'s multi-scale network: the same network (shared weights) applied to the image
+    resized by each of ``scales``; the score maps are resized to the input and summed."""
+
+    def __init__(self, num_classes, scales=(1.0, 0.5), base="fcn8s", **kwargs):
+        super().__init__()
+        self.num_classes, self.scales, self.name = num_classes, tuple(scales), f"pyramid_{base}"
+        self.net = build_model(base, num_classes, **kwargs)
+
+    def forward(self, x):
+        size = x.shape[2:]
+        total = None
+        for s in self.scales:
+            xs = x if s == 1 else F.interpolate_bilinear(x, size=tuple(max(1, round(n * s)) for n in size))
+            scores = self.net(xs)
+            if s != 1:
+                scores = F.interpolate_bilinear(scores, size=size)
+            total = scores if total is None else total + scores
+        return total
+
+
+MODELS = {
+    "fcn32s": FCN32s, "fcn16s": FCN16s, "fcn8s": FCN8s,
+    "dilated": lambda c, **k: DilatedFCN(c, **k),
+    "dilated_context": lambda c, **k: DilatedFCN(c, context=True, **k),
+    "pyramid": lambda c, **k: PyramidFCN(c, **k),
+}
+
+
+def build_model(name, num_classes, **kwargs):
+    """A model by name: one of ``MODELS``."""
+    if name not in MODELS:
+        raise ValueError(f"build_model: unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name](num_classes, **kwargs)

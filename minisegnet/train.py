@@ -1,0 +1,212 @@
+"""Training: a ``fit`` loop with validation metrics, checkpoints that survive interruption, and resume.
+
+Every epoch: one pass over shuffled, augmented batches (tqdm shows loss and images/s), then the FCN
+paper's metrics on the validation set, then a checkpoint written atomically to
+``out_dir/checkpoint.npz`` (model, optimizer state, epoch, random-generator states, model config)
+and a history record (``history.json``) with loss and metric curves (``curves.png``). An interrupted
+run started again with ``resume=True`` continues from its last checkpoint and loses at most the
+epoch in progress; it then produces exactly the weights an uninterrupted run would have.
+"""
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from . import functional as F
+from . import optim
+from .data import DataLoader
+from .engine import no_grad, tensor
+from .metrics import SegmentationMetrics, boundary_accuracy
+from .nn.module import save_npz_atomic
+from .random import get_state as get_global_rng_state, set_state as set_global_rng_state
+
+CHECKPOINT = "checkpoint.npz"
+HISTORY = "history.json"
+
+
+def poly_lr(base_lr, iteration, max_iterations, power=0.9):
+    """DeepLab's "poly" schedule: lr = base_lr * (1 - iteration / max_iterations) ** power."""
+    return base_lr * (1 - min(iteration, max_iterations) / max_iterations) ** power
+
+
+def median_frequency_weights(dataset, num_classes, ignore_index=255):
+    """Class weights freq_median / freq_c (Eigen & Fergus): rare classes count more in the loss."""
+    labels = np.concatenate([dataset[i][1].ravel() for i in range(len(dataset))])
+    counts = np.bincount(labels[labels != ignore_index], minlength=num_classes).astype(np.float64)
+    freq = counts / counts.sum()
+    present = freq > 0
+    weights = np.zeros(num_classes)
+    weights[present] = np.median(freq[present]) / freq[present]
+    return weights.astype(np.float32)
+
+
+def predict(model, images, batch_size=16, device="cpu"):
+    """Class scores (N, C, H, W) as a NumPy array, in evaluation mode, without building a graph."""
+    model.eval()
+    outputs = []
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            outputs.append(model(tensor(images[start:start + batch_size], device=device)).numpy())
+    model.train()
+    return np.concatenate(outputs)
+
+
+def evaluate(model, dataset, batch_size=16, device="cpu", mean=None, std=None, boundary_width=2):
+    """The FCN paper's metrics on a dataset, plus boundary-band (trimap) accuracy."""
+    loader = DataLoader(dataset, batch_size, mean=mean, std=std)
+    metrics = SegmentationMetrics(model.num_classes, getattr(dataset, "ignore_index", 255))
+    correct_band = total_band = 0
+    for images, labels in loader:
+        pred = predict(model, images, batch_size, device).argmax(axis=1)
+        metrics.update(pred, labels)
+        band_accuracy = boundary_accuracy(pred, labels, boundary_width)
+        if not math.isnan(band_accuracy):
+            from .metrics import boundary_mask
+            n_band = int(boundary_mask(labels, boundary_width).sum())
+            correct_band += band_accuracy * n_band
+            total_band += n_band
+    scores = metrics.compute()
+    scores["boundary_accuracy"] = correct_band / total_band if total_band else float("nan")
+    return scores
+
+
+def _state_to_arrays(model, optimizer, epoch, iteration, loader, extra):
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+    meta = {"epoch": epoch, "iteration": iteration, "config": model.config(),
+            "loader_rng": loader.rng.bit_generator.state, "global_rng": get_global_rng_state(), **extra}
+    arrays["meta"] = np.array(json.dumps(meta))
+    return arrays
+
+
+def load_checkpoint(path):
+    """(model state, optimizer state, meta dict) from a checkpoint written by ``fit``."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
+    with np.load(path, allow_pickle=False) as data:
+        model_state = {k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")}
+        optim_state = {k[len("optim/"):]: data[k] for k in data.files if k.startswith("optim/")}
+        meta = json.loads(str(data["meta"]))
+    return model_state, optim_state, meta
+
+
+def _check_config(model, meta, path):
+    saved, ours = meta["config"], model.config()
+    if saved["name"] != ours["name"]:
+        raise ValueError(f"resume: {path} holds a {saved['name']!r} model, but this run trains {ours['name']!r}")
+    if saved["num_classes"] != ours["num_classes"]:
+        raise ValueError(f"resume: {path} was trained for {saved['num_classes']} classes, this model has "
+                         f"{ours['num_classes']}")
+
+
+def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optimizer="adam", momentum=0.9,
+        weight_decay=0.0, class_weights=None, poly_power=0.9, seed=0, out_dir=None, resume=False,
+        augment=True, crop=None, mean=None, std=None, device="cpu", progress=True, stop_after_epoch=None,
+        boundary_width=2):
+    """Train ``model`` and return its history (one dict per epoch).
+
+    optimizer: "adam" or "sgd" (with ``momentum``); the learning rate follows the poly schedule.
+    class_weights: None, "median" (median-frequency balancing) or an array of C weights.
+    out_dir: where checkpoint.npz, history.json and curves.png go (None: nothing is written).
+    resume: continue from out_dir/checkpoint.npz if it exists.
+    stop_after_epoch: end the run early after this epoch (as if interrupted; for tests and lessons).
+    """
+    if len(train_set) == 0:
+        raise ValueError("fit: the training set is empty")
+    model.to(device)
+    loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, augment=augment, crop=crop,
+                        mean=mean, std=std)
+    if optimizer == "adam":
+        opt = optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"fit: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    if isinstance(class_weights, str):
+        if class_weights != "median":
+            raise ValueError(f"fit: class_weights must be None, 'median' or an array, got {class_weights!r}")
+        class_weights = median_frequency_weights(train_set, model.num_classes)
+    max_iterations = epochs * len(loader)
+    ignore_index = getattr(train_set, "ignore_index", 255)
+
+    history, start_epoch, iteration = [], 0, 0
+    checkpoint = os.path.join(out_dir, CHECKPOINT) if out_dir else None
+    if resume and checkpoint and os.path.exists(checkpoint):
+        model_state, optim_state, meta = load_checkpoint(checkpoint)
+        _check_config(model, meta, checkpoint)
+        model.load_state_dict(model_state)
+        opt.load_state_dict(optim_state)
+        loader.rng.bit_generator.state = meta["loader_rng"]
+        set_global_rng_state(meta["global_rng"])
+        start_epoch, iteration = meta["epoch"], meta["iteration"]
+        history = meta.get("history", [])
+
+    for epoch in range(start_epoch, epochs):
+        started, losses, seen = time.perf_counter(), [], 0
+        batches = loader
+        if progress:
+            from tqdm import tqdm
+            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
+        for images, labels in batches:
+            opt.lr = poly_lr(lr, iteration, max_iterations, poly_power)
+            opt.zero_grad()
+            scores = model(tensor(images, device=device))
+            loss = F.cross_entropy(scores, labels, weight=class_weights, ignore_index=ignore_index)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch + 1}, iteration "
+                                         f"{iteration}; lower the learning rate (now {opt.lr:.3g})")
+            loss.backward()
+            opt.step()
+            losses.append(value)
+            seen += len(images)
+            iteration += 1
+            if progress:
+                batches.set_postfix(loss=f"{value:.3f}", img_per_s=f"{seen / (time.perf_counter() - started):.0f}")
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "lr": opt.lr,
+                  "seconds": time.perf_counter() - started}
+        if val_set is not None:
+            scores = evaluate(model, val_set, batch_size, device, mean, std, boundary_width)
+            record.update({k: float(v) for k, v in scores.items() if np.ndim(v) == 0})
+            record["per_class_iou"] = [float(v) for v in scores["per_class_iou"]]
+        history.append(record)
+        if out_dir:
+            save_npz_atomic(checkpoint, _state_to_arrays(model, opt, epoch + 1, iteration, loader,
+                                                         {"history": history}))
+            _write_history(out_dir, history)
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            break
+    return history
+
+
+def _write_history(out_dir, history):
+    tmp = os.path.join(out_dir, HISTORY + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(history, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, HISTORY))
+    plot_history(history, os.path.join(out_dir, "curves.png"))
+
+
+def plot_history(history, path):
+    """Loss and validation metrics per epoch, saved as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    left.set(title="training loss", xlabel="epoch", ylabel="cross-entropy")
+    for key, label in (("pixel_accuracy", "pixel acc."), ("mean_accuracy", "mean acc."), ("mean_iou", "mean IU"),
+                       ("boundary_accuracy", "boundary acc.")):
+        if key in history[0]:
+            right.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    right.set(title="validation", xlabel="epoch", ylim=(0, 1))
+    if right.lines:
+        right.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
