@@ -18,8 +18,8 @@ import numpy as np
 from . import functional as F
 from . import nn
 
-DEFAULT_WIDTHS = (16, 32, 48, 64, 64)
-DEFAULT_DEPTHS = (2, 2, 2, 1, 1)
+DEFAULT_WIDTHS = (16, 32, 64, 96, 128)
+DEFAULT_DEPTHS = (2, 2, 2, 2, 1)
 
 
 class Stage(nn.Module):
@@ -63,11 +63,9 @@ class VGGBackbone(nn.Module):
         return [layer for stage in list(self.stages)[:k + 1] for layer in stage.layers]
 
 
-def _upsample_to(scores, stride, layers_to_scores, size):
-    """Bilinear x``stride`` upsampling of a score map, cropped to ``size`` where it lines up with the input."""
-    up = nn.Upsample(scale_factor=stride)
-    offset = F.crop_offset(layers_to_scores + [up], [])
-    return F.crop(up(scores), size, offset)
+def _upsample_to(scores, stride, offset, size):
+    """Bilinear x``stride`` upsampling of a score map, cropped to ``size`` at ``offset``."""
+    return F.crop(F.interpolate_bilinear(scores, scale_factor=stride), size, offset)
 
 
 class SegmentationModel(nn.Module):
@@ -101,19 +99,32 @@ class FCN(SegmentationModel):
                                                     bilinear=True)
             nn.init.zeros_(self.score_pool3.weight)
 
+    def fusion_offsets(self):
+        """Where each map lines up with the next, derived from the layers (computed once):
+        one (oy, ox) per skip for the upsampled coarse scores, and one for the final upsampling."""
+        if getattr(self, "_offsets", None) is None:
+            layers, offsets = self.backbone.stage_layers(4) + [self.score], []
+            for k, score_layer, up in self._skips():
+                skip_layers = self.backbone.stage_layers(k) + [score_layer]
+                offsets.append(F.crop_offset(layers + [up], skip_layers))
+                layers = skip_layers
+            stride = 2 ** (5 - self.skips)
+            offsets.append(F.crop_offset(layers + [nn.Upsample(scale_factor=stride)], []))
+            object.__setattr__(self, "_offsets", offsets)
+        return self._offsets
+
+    def _skips(self):
+        pairs = ((3, "score_pool4", "upscore2"), (2, "score_pool3", "upscore_pool4"))[:self.skips]
+        return [(k, getattr(self, score), getattr(self, up)) for k, score, up in pairs]
+
     def forward(self, x):
         features = self.backbone(x)
-        layers = self.backbone.stage_layers(4) + [self.score]
         scores = self.score(features[4])
+        offsets = self.fusion_offsets()
         # Each skip: upsample the coarse scores x2, crop them to the finer map where the two line up, add.
-        for k, score_layer, up in ((3, "score_pool4", "upscore2"), (2, "score_pool3", "upscore_pool4"))[:self.skips]:
-            score_layer, up = getattr(self, score_layer), getattr(self, up)
-            skip_layers = self.backbone.stage_layers(k) + [score_layer]
-            offset = F.crop_offset(layers + [up], skip_layers)
+        for (k, score_layer, up), offset in zip(self._skips(), offsets):
             scores = F.crop_and_add(up(scores), score_layer(features[k]), offset)
-            layers = skip_layers
-        stride = 2 ** (5 - self.skips)
-        return _upsample_to(scores, stride, layers, x.shape[2:])
+        return _upsample_to(scores, 2 ** (5 - self.skips), offsets[-1], x.shape[2:])
 
 
 def FCN32s(num_classes, **kwargs):
@@ -172,11 +183,12 @@ class DilatedFCN(SegmentationModel):
 
     def forward(self, x):
         scores = self.score(self.backbone(x)[4])
-        layers = self.backbone.stage_layers(4) + [self.score]
         if self.context is not None:
             scores = self.context(scores)
-            layers = layers + list(self.context.layers)
-        return _upsample_to(scores, 8, layers, x.shape[2:])
+        if getattr(self, "_offset", None) is None:  # derived from the layers once
+            layers = self.backbone.stage_layers(4) + [self.score] + (list(self.context.layers) if self.context else [])
+            object.__setattr__(self, "_offset", F.crop_offset(layers + [nn.Upsample(scale_factor=8)], []))
+        return _upsample_to(scores, 8, self._offset, x.shape[2:])
 
 
 class PyramidFCN(SegmentationModel):

@@ -108,3 +108,17 @@ def test_pool_layers():
     x = distinct_input(1)
     assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
     assert nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True)(x).shape == (2, 3, 5, 5)
+
+
+@requires_torch
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_ceil_mode_window_larger_than_a_tiny_input_matches_torch(kind):
+    """A 1x1 (or 1x3) map through a 2x2 ceil-mode pool gives one output per window, as in PyTorch."""
+    x = leaf(np.random.default_rng(0).normal(size=(1, 2, 1, 3)))
+    tx = to_torch(x.data, True)
+    ours = getattr(F, f"{kind}_pool2d")(x, 2, 2, ceil_mode=True)
+    theirs = getattr(torch.nn.functional, f"{kind}_pool2d")(tx, 2, 2, ceil_mode=True)
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy())
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())

@@ -5,7 +5,7 @@
 * **Things** (disc, square, triangle, ring, pole) are objects of a constrained shape, all drawn
   from **one shared colour and texture distribution**, so that only their shape tells them
   apart: a network needs a receptive field that covers the whole object.
-* Poles and rings are **thin** (1-3 pixels), so output resolution matters.
+* Poles and rings are **thin** (6 pixels: a fifth of a stride-32 output cell), so output resolution matters.
 * Stuff pixels dominate and things are small: the **heavy class imbalance** of real data.
 
 Deterministic from a seed, no downloads: a few hundred 64x64 images take well under a second.
@@ -94,9 +94,10 @@ def thing_mask(kind, rng, size):
     """Boolean (size, size) mask of one object of the given thing class at a random place."""
     y, x = np.mgrid[:size, :size].astype(np.float64)
     name = CLASSES[kind].name
-    r = rng.uniform(0.08, 0.14) * size
+    r = rng.uniform(0.15, 0.22) * size
     cy, cx = rng.uniform(r, size - r, size=2)
-    angle = rng.uniform(0, 2 * np.pi)
+    # Discs, squares and triangles keep an upright pose (a constrained shape); poles lean at any angle.
+    angle = rng.uniform(0, np.pi) if name == "pole" else 0.0
     u = np.cos(angle) * (x - cx) + np.sin(angle) * (y - cy)
     v = -np.sin(angle) * (x - cx) + np.cos(angle) * (y - cy)
     if name == "disc":
@@ -107,15 +108,15 @@ def thing_mask(kind, rng, size):
     if name == "triangle":  # equilateral, circumradius 1.2 r: three half-planes
         inside = np.ones_like(u, dtype=bool)
         for k in range(3):
-            a = angle + 2 * np.pi * k / 3
+            a = np.pi / 2 + 2 * np.pi * k / 3  # pointing up
             inside &= np.cos(a) * (x - cx) + np.sin(a) * (y - cy) <= 0.6 * r
         return inside
-    if name == "ring":  # annulus 2 pixels wide: thin
+    if name == "ring":  # annulus 6 pixels wide: thin
         d = np.sqrt(u ** 2 + v ** 2)
-        return (d <= r) & (d >= r - 2.0)
-    # pole: a thin bar, 2 pixels wide and 2.5-3.5 r long
+        return (d <= r) & (d >= r - 6.0)
+    # pole: a thin bar, 6 pixels wide and 2.5-3.5 r long
     length = rng.uniform(2.5, 3.5) * r
-    return (np.abs(v) <= 1.0) & (np.abs(u) <= length / 2)
+    return (np.abs(v) <= 3.0) & (np.abs(u) <= length / 2)
 
 
 def thing_appearance(rng, size):

@@ -31,12 +31,13 @@ def conv_output_size(size, kernel, stride, padding, dilation, op):
 
 def pool_output_size(size, kernel, stride, padding, ceil_mode, op):
     """PyTorch's rule: floor or ceil of (size + 2p - k)/s, plus 1; with ceil_mode the last
-    window must still start inside the image or its left padding."""
-    if size + 2 * padding < kernel:
-        raise ValueError(f"{op}: kernel {kernel} is larger than the padded input {size + 2 * padding} "
-                         f"(size {size}, padding {padding})")
+    window must still start inside the image or its left padding (and a window may then be
+    larger than the whole input, as when a 1x1 map meets a 2x2 ceil-mode pool)."""
     span = size + 2 * padding - kernel
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
+    if out < 1:
+        raise ValueError(f"{op}: kernel {kernel} is larger than the padded input {size + 2 * padding} "
+                         f"(size {size}, padding {padding}): the output would be empty")
     return out

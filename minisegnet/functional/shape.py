@@ -64,14 +64,21 @@ class GetItem(Function):
     def backward(ctx, g):
         xp = array_module(g)
         dx = xp.zeros(ctx.shape, dtype=g.dtype)
-        # Scatter-add, so that an index repeated in an integer array gets every contribution
+        if _is_basic(ctx.index):  # slices and integers pick each element at most once: plain assignment
+            dx[ctx.index] = g
+        # An integer array may repeat an index: scatter-add, so that every contribution counts
         # (dx[index] += g would keep only one of them).
-        if xp is np:
+        elif xp is np:
             np.add.at(dx, ctx.index, g)
         else:
             import cupyx
             cupyx.scatter_add(dx, ctx.index, g)
         return dx, None
+
+
+def _is_basic(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (slice, int)) or p is None or p is Ellipsis for p in parts)
 
 
 class Pad(Function):

@@ -1,0 +1,68 @@
+"""Every model: forward and backward on odd input sizes, the FCN initialisation rules, derived offsets."""
+import numpy as np
+import pytest
+
+import minisegnet as msn
+from minisegnet import functional as F
+from minisegnet.models import MODELS, FCN8s, FCN16s, FCN32s, build_model
+
+SIZES = [(32, 32), (27, 41)]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("size", SIZES)
+def test_every_model_maps_any_input_size_to_full_resolution_scores(name, size):
+    msn.manual_seed(0)
+    model = build_model(name, 5, widths=(4, 4, 6, 6, 6))
+    x = msn.tensor(np.random.default_rng(0).normal(size=(2, 3) + size).astype(np.float32))
+    scores = model(x)
+    assert scores.shape == (2, 5) + size
+    F.cross_entropy(scores, np.zeros((2,) + size, dtype=np.int64)).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.shape == p.shape, pname
+
+
+def test_fcn8s_starts_as_bilinear_upsampling_of_its_coarsest_scores():
+    """FCN paper: the skip score layers are zero-initialised and the x2 upsamplings bilinear, so before
+    training FCN-8s outputs the stage-5 scores upsampled bilinearly (x2, x2, then x8); the finer stages
+    only come in as training moves their score layers away from zero."""
+    msn.manual_seed(1)
+    fcn8 = FCN8s(3, widths=(4, 4, 6, 6, 6))
+    assert np.all(fcn8.score_pool4.weight.data == 0) and np.all(fcn8.score_pool3.weight.data == 0)
+    np.testing.assert_allclose(fcn8.upscore2.weight.data[0, 0], F.bilinear_kernel(4))
+    assert np.all(fcn8.upscore2.weight.data[0, 1] == 0)
+    x = msn.tensor(np.random.default_rng(1).normal(size=(1, 3, 64, 64)).astype(np.float32))
+    coarse = fcn8.score(fcn8.backbone(x)[4])
+    up = msn.tensor(F.bilinear_upsampling_weight(3, 4))
+    expected = F.conv_transpose2d(F.conv_transpose2d(coarse, up, stride=2, padding=1) + fcn8.score_pool4.bias.reshape(1, 3, 1, 1),
+                                  up, stride=2, padding=1) + fcn8.score_pool3.bias.reshape(1, 3, 1, 1)
+    expected = F.interpolate_bilinear(expected, scale_factor=8)
+    np.testing.assert_allclose(fcn8(x).data, expected.data, rtol=1e-5, atol=1e-6)
+
+
+def test_fusion_offsets_come_from_the_layers():
+    model = FCN16s(2, widths=(4, 4, 4, 4, 4))
+    layers = model.backbone.stage_layers(4) + [model.score, model.upscore2]
+    assert F.crop_offset(layers, model.backbone.stage_layers(3) + [model.score_pool4]) == (0, 0)
+    (start, jump), _ = F.coordinate_map(model.backbone.stage_layers(4))
+    assert (start, jump) == (15.5, 32)  # unit u of stage 5 sits at 32u + 15.5 in the image
+
+
+def test_dilated_network_keeps_stride_8_with_a_growing_receptive_field():
+    model = build_model("dilated", 2, widths=(4, 4, 4, 4, 4))
+    (_, jump), _ = F.coordinate_map(model.backbone.stage_layers(4))
+    assert jump == 8
+    x = msn.tensor(np.zeros((1, 3, 40, 40), dtype=np.float32))
+    assert [f.shape[2] for f in model.backbone(x)] == [20, 10, 5, 5, 5]
+
+
+def test_context_module_starts_as_the_identity():
+    from minisegnet.models import ContextModule
+    module = ContextModule(3)
+    x = msn.tensor(np.random.default_rng(2).normal(size=(1, 3, 9, 9)).astype(np.float32))
+    np.testing.assert_allclose(module(x).data, x.data, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_model_is_named():
+    with pytest.raises(ValueError, match="unknown model 'fcn4s'"):
+        build_model("fcn4s", 3)
