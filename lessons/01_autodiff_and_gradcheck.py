@@ -47,7 +47,7 @@ y = (F.relu(w * x + b) ** 2).sum()
 y.backward()
 by_hand = 2 * np.maximum(w.numpy() * x.numpy() + b.numpy(), 0) * x.numpy()  # dy/dw, chain rule on paper
 print("1. dy/dw from backward:", np.round(msn.backend.to_device(w.grad, "cpu"), 4))
-print("   dy/dw by hand      :", np.round(by_hand, 4))
+print("   dy/dw by hand      :", np.round(by_hand, 4) + 0.0)  # + 0.0 turns -0.0 into 0.0
 
 # --- 2. Gradient-check every op -------------------------------------------------------------
 # gradcheck perturbs each input element by +-eps and compares (f(x+eps) - f(x-eps)) / 2 eps with backward.

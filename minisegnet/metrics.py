@@ -28,10 +28,11 @@ def confusion_matrix(pred, target, num_classes, ignore_index=255):
         raise ValueError(f"confusion_matrix: prediction has {pred.size} pixels, target {target.size}")
     keep = target != ignore_index
     pred, target = pred[keep], target[keep]
-    bad = (target < 0) | (target >= num_classes) | (pred < 0) | (pred >= num_classes)
-    if bad.any():
-        raise ValueError(f"confusion_matrix: labels {sorted(set(np.concatenate([target[bad], pred[bad]]).tolist()))[:10]} "
-                         f"are outside [0, {num_classes}) and are not ignore_index={ignore_index}")
+    for name, labels in (("target", target), ("prediction", pred)):
+        bad = (labels < 0) | (labels >= num_classes)
+        if bad.any():
+            raise ValueError(f"confusion_matrix: {name} labels {np.unique(labels[bad])[:10].tolist()} are outside "
+                             f"[0, {num_classes}) and are not ignore_index={ignore_index}")
     return np.bincount(num_classes * target.astype(np.int64) + pred, minlength=num_classes ** 2).reshape(
         num_classes, num_classes)
 

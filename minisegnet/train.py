@@ -148,7 +148,7 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
         batches = loader
         if progress:
             from tqdm import tqdm
-            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
+            batches = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=None)  # off when not a terminal
         for images, labels in batches:
             opt.lr = poly_lr(lr, iteration, max_iterations, poly_power)
             opt.zero_grad()

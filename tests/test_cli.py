@@ -12,7 +12,8 @@ def run(*args, cwd):
 
 def test_train_then_resume_evaluate_and_predict(tmp_path):
     out = str(tmp_path / "run")
-    tiny = ["--train-size", "8", "--val-size", "4", "--size", "32", "--batch-size", "4", "--model", "fcn16s"]
+    tiny = ["--train-size", "8", "--val-size", "4", "--size", "32", "--batch-size", "4", "--model", "fcn16s",
+            "--no-class-weights"]
     run("train", "--out", out, "--epochs", "1", *tiny, cwd=tmp_path)
     text = run("train", "--out", out, "--epochs", "2", *tiny, cwd=tmp_path)  # resumes at epoch 2
     assert "fcn16s: epoch 2" in text

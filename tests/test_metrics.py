@@ -46,8 +46,10 @@ def test_metrics_accumulate_over_batches_and_take_scores():
 
 
 def test_confusion_matrix_reports_bad_labels():
-    with pytest.raises(ValueError, match=r"labels \[7\] are outside \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"target labels \[7\] are outside \[0, 3\)"):
         confusion_matrix(np.array([0, 1]), np.array([7, 1]), 3)
+    with pytest.raises(ValueError, match=r"prediction labels \[-1\] are outside \[0, 3\)"):
+        confusion_matrix(np.array([-1, 1]), np.array([0, 1]), 3)
 
 
 def test_boundary_band_and_accuracy():

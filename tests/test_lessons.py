@@ -1,0 +1,34 @@
+"""Each lesson's --quick run, and the claim it makes (what its printed summary says it measured)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+LESSONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lessons")
+
+
+def run_lesson(name, tmp_path, *extra):
+    result = subprocess.run([sys.executable, os.path.join(LESSONS, name), "--quick", "--out", str(tmp_path), *extra],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_lesson_01_every_op_passes_and_a_wrong_backward_is_caught(tmp_path):
+    out = run_lesson("01_autodiff_and_gradcheck.py", tmp_path)
+    match = re.search(r"summary: (\d+)/(\d+) ops passed gradcheck; wrong backward caught: (\w+)", out)
+    assert match and match.group(1) == match.group(2) and int(match.group(2)) >= 16
+    assert match.group(3) == "True"
+    assert os.path.getsize(tmp_path / "01_gradcheck_sigmoid.png") > 10_000
+
+
+@pytest.mark.slow
+def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(tmp_path):
+    out = run_lesson("10_skip_connections.py", tmp_path)
+    assert "claim: FCN-8s beats FCN-32s near boundaries" in out and out.strip().splitlines()[-2].endswith("yes")
+    assert os.path.exists(tmp_path / "10_skip_connections.png")
+    # a second run reuses the cached models instead of retraining
+    again = run_lesson("10_skip_connections.py", tmp_path)
+    assert re.findall(r"fcn8s +[\d.]+ +[\d.]+ +([\d.]+)", out) == re.findall(r"fcn8s +[\d.]+ +[\d.]+ +([\d.]+)", again)
