@@ -85,6 +85,73 @@ CASES = [
 ]
 
 
+def torch_fcn8s(num_classes, widths, depths):
+    """The same FCN-8s as minisegnet.models.FCN8s, in PyTorch, for the training-step row."""
+    nn = torch.nn
+
+    class TorchFCN8s(nn.Module):
+        def __init__(self):
+            super().__init__()
+            stages, c = [], 3
+            for width, depth in zip(widths, depths):
+                layers = []
+                for _ in range(depth):
+                    layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU()]
+                    c = width
+                stages.append(nn.Sequential(*layers, nn.MaxPool2d(2, 2, ceil_mode=True)))
+            self.stages = nn.ModuleList(stages)
+            self.score = nn.Conv2d(widths[4], num_classes, 1)
+            self.score_pool4 = nn.Conv2d(widths[3], num_classes, 1)
+            self.score_pool3 = nn.Conv2d(widths[2], num_classes, 1)
+            self.up2 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
+            self.up4 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
+
+        def forward(self, x):
+            feats = []
+            h = x
+            for stage in self.stages:
+                h = stage(h)
+                feats.append(h)
+            s = self.score(feats[4])
+            p4 = self.score_pool4(feats[3])
+            s = self.up2(s)[:, :, :p4.shape[2], :p4.shape[3]] + p4
+            p3 = self.score_pool3(feats[2])
+            s = self.up4(s)[:, :, :p3.shape[2], :p3.shape[3]] + p3
+            up = torch.nn.functional.interpolate(s, scale_factor=8, mode="bilinear", align_corners=False)
+            return up[:, :, :x.shape[2], :x.shape[3]]
+
+    return TorchFCN8s()
+
+
+def time_training_step(repeats, batch=4, size=64):
+    """One optimizer step of the lesson FCN-8s (forward, cross-entropy, backward, Adam) in both libraries."""
+    from minisegnet import optim
+    from minisegnet.models import DEFAULT_DEPTHS, DEFAULT_WIDTHS, FCN8s
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    labels = rng.integers(0, 9, size=(batch, size, size))
+    model = FCN8s(9).to(ARGS.device)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    x = msn.tensor(images, device=ARGS.device)
+
+    def ours_step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), labels).backward()
+        opt.step()
+
+    torch_device = "cuda" if ARGS.device == "cuda" else "cpu"
+    tmodel = torch_fcn8s(9, DEFAULT_WIDTHS, DEFAULT_DEPTHS).to(torch_device)
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    tx, ty = torch.tensor(images, device=torch_device), torch.tensor(labels, device=torch_device)
+
+    def theirs_step():
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
+        topt.step()
+
+    return median_time(ours_step, repeats), median_time(theirs_step, repeats)
+
+
 def sync():
     if ARGS.device == "cuda":
         import cupy
@@ -173,8 +240,8 @@ def main():
     if ARGS.device == "cpu":
         print(f"# NumPy float32 matmul (1024^3): {matmul_gflops():.1f} GFLOP/s")
     print()
-    print(f"| op | minisegnet ms | PyTorch ms | ratio | minisegnet GFLOP/s |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| op | minisegnet ms | PyTorch ms | ratio | minisegnet GFLOP/s |")
+    print("|---|---:|---:|---:|---:|")
     for name, ours, theirs, shapes, flops in CASES:
         if ARGS.only not in name:
             continue
@@ -182,6 +249,10 @@ def main():
         # forward + backward of a convolution is 3 products of the forward's size (y, dx, dw)
         rate = f"{3 * flops / t_ours / 1e9:.1f}" if flops else ""
         print(f"| {name} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {t_ours / t_theirs:.2f} | {rate} |", flush=True)
+    if ARGS.only in "fcn8s training step":
+        t_ours, t_theirs = time_training_step(repeats)
+        print(f"| fcn8s training step N4 64x64 (lesson model) | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | "
+              f"{t_ours / t_theirs:.2f} | |", flush=True)
     if ARGS.device == "cpu" and not ARGS.quick:
         first, second = compile_times()
         print(f"\nNumba kernels, import + first call in a fresh process: {first:.1f} s with an empty cache "

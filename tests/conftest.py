@@ -50,3 +50,14 @@ def leaf(array, requires_grad=True):
 
 def to_torch(array, requires_grad=False):
     return torch.tensor(np.asarray(array), requires_grad=requires_grad)
+
+
+def assert_matches_torch(ours, theirs, pairs, rtol=1e-10, atol=1e-12, seed=0):
+    """Backpropagate the same random output gradient through a minisegnet result and a PyTorch
+    result, then compare the outputs and every (minisegnet leaf, torch leaf) pair's gradient."""
+    g = np.random.default_rng(seed).normal(size=ours.shape)
+    ours.backward(g)
+    theirs.backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=rtol, atol=atol)
+    for leaf_ours, leaf_theirs in pairs:
+        np.testing.assert_allclose(leaf_ours.grad, leaf_theirs.grad.numpy(), rtol=rtol, atol=atol)

@@ -8,7 +8,7 @@ import pytest
 import minisegnet as msn
 from minisegnet import functional as F, nn
 from minisegnet.kernels.columns.reference import conv2d_reference
-from conftest import leaf, requires_torch, to_torch, torch
+from conftest import assert_matches_torch, leaf, requires_torch, to_torch, torch
 
 H, W = 9, 8  # odd and non-square on purpose
 GRID = [(k, s, p, d) for k, s, p, d in itertools.product(range(1, 6), (1, 2, 3), (0, 1, 2), (1, 2, 3))
@@ -74,14 +74,8 @@ def test_conv2d_skips_gradients_nobody_needs():
 def test_conv2d_matches_torch(k, s, p, d, groups):
     x, w, b = conv_inputs(k, 2, 4, groups, seed=k + s + p + d)
     tx, tw, tb = (to_torch(t.data, True) for t in (x, w, b))
-    y = F.conv2d(x, w, b, s, p, d, groups)
-    ty = torch.nn.functional.conv2d(tx, tw, tb, s, p, d, groups)
-    g = np.random.default_rng(0).normal(size=y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
-    for ours, theirs in ((x, tx), (w, tw), (b, tb)):
-        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+    assert_matches_torch(F.conv2d(x, w, b, s, p, d, groups), torch.nn.functional.conv2d(tx, tw, tb, s, p, d, groups),
+                         [(x, tx), (w, tw), (b, tb)], atol=1e-10)
 
 
 # --- transposed convolution ------------------------------------------------------------------
@@ -115,14 +109,9 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d_and_gradchecks(k, s, p, op, d
 def test_conv_transpose2d_matches_torch(k, s, p, op, d, groups):
     x, w, b = transposed_inputs(k, 3, 6, groups, seed=k + s)
     tx, tw, tb = (to_torch(t.data, True) for t in (x, w, b))
-    y = F.conv_transpose2d(x, w, b, s, p, op, groups, d)
-    ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, s, p, op, groups, d)
-    g = np.random.default_rng(0).normal(size=y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
-    for ours, theirs in ((x, tx), (w, tw), (b, tb)):
-        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+    assert_matches_torch(F.conv_transpose2d(x, w, b, s, p, op, groups, d),
+                         torch.nn.functional.conv_transpose2d(tx, tw, tb, s, p, op, groups, d),
+                         [(x, tx), (w, tw), (b, tb)], atol=1e-10)
 
 
 # --- FCN's bilinear initialisation ---------------------------------------------------------

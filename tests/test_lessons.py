@@ -24,6 +24,13 @@ def test_lesson_01_every_op_passes_and_a_wrong_backward_is_caught(tmp_path):
     assert os.path.getsize(tmp_path / "01_gradcheck_sigmoid.png") > 10_000
 
 
+def test_lesson_02_four_convolutions_agree_and_dilation_is_a_sparse_kernel(tmp_path):
+    out = run_lesson("02_convolution_loops_to_kernels.py", tmp_path)
+    assert "summary: all methods agree within 1e-4: True" in out
+    assert "Numba CUDA kernel (simulator)" in out  # the CUDA twin really ran, in the simulator
+    assert os.path.exists(tmp_path / "02_convolution.png")
+
+
 @pytest.mark.slow
 def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(tmp_path):
     out = run_lesson("10_skip_connections.py", tmp_path)

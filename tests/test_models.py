@@ -4,7 +4,7 @@ import pytest
 
 import minisegnet as msn
 from minisegnet import functional as F
-from minisegnet.models import MODELS, FCN8s, FCN16s, FCN32s, build_model
+from minisegnet.models import MODELS, FCN8s, FCN16s, build_model
 
 SIZES = [(32, 32), (27, 41)]
 

@@ -94,7 +94,7 @@ class ConvTranspose2d(Function):
         return dx, dw, db, None, None, None
 
 
-def _check_conv_args(op, x, w, b, stride, padding, dilation, groups):
+def _check_conv_args(op, x, w, stride, padding, dilation, groups):
     check_4d(x, op)
     check_4d(w, op, "weight")
     stride, padding, dilation = pair(stride, op, "stride"), pair(padding, op, "padding"), pair(dilation, op, "dilation")
@@ -115,7 +115,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     d pixels apart: a 3x3 kernel with d=2 sees a 5x5 window with the same 9 weights.
     """
     op = "conv2d"
-    stride, padding, dilation = _check_conv_args(op, x, w, b, stride, padding, dilation, groups)
+    stride, padding, dilation = _check_conv_args(op, x, w, stride, padding, dilation, groups)
     c_out, c_group = w.shape[0], w.shape[1]
     if c_group * groups != x.shape[1]:
         raise ValueError(f"{op}: weight {w.shape} expects {c_group * groups} input channels "
@@ -135,11 +135,11 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
     returns (N, C_out, H_out, W_out) with H_out = (H - 1)s - 2p + d(k - 1) + output_padding + 1.
     """
     op = "conv_transpose2d"
-    stride, padding, dilation = _check_conv_args(op, x, w, b, stride, padding, dilation, groups)
+    stride, padding, dilation = _check_conv_args(op, x, w, stride, padding, dilation, groups)
     output_padding = pair(output_padding, op, "output_padding")
     if w.shape[0] != x.shape[1]:
         raise ValueError(f"{op}: weight {w.shape} expects {w.shape[0]} input channels, input has {x.shape[1]}")
-    for axis, (op_, s, d) in enumerate(zip(output_padding, stride, dilation)):
+    for op_, s, d in zip(output_padding, stride, dilation):
         if not 0 <= op_ < max(s, d):
             raise ValueError(f"{op}: output_padding {op_} must be >= 0 and smaller than stride {s} or dilation {d}")
     c_out = w.shape[1] * groups
