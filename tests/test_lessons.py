@@ -31,6 +31,17 @@ def test_lesson_02_four_convolutions_agree_and_dilation_is_a_sparse_kernel(tmp_p
     assert os.path.exists(tmp_path / "02_convolution.png")
 
 
+def test_lesson_06_pixel_accuracy_flatters_a_model_that_never_predicts_a_thing(tmp_path):
+    out = run_lesson("06_metrics_and_imbalance.py", tmp_path)
+    match = re.search(r"never predicting a thing scores pixel accuracy ([\d.]+) but mean IU ([\d.]+); class weights "
+                      r"change the things' mean accuracy ([\d.]+) -> ([\d.]+)", out)
+    assert match, out
+    pixel_accuracy, mean_iou, things_plain, things_weighted = map(float, match.groups())
+    assert pixel_accuracy > 0.75 and mean_iou < 0.45  # the point of the lesson: 5 of 9 classes get nothing
+    assert things_weighted > things_plain  # class weights pull the rare things up
+    assert os.path.exists(tmp_path / "06_metrics_and_imbalance.png")
+
+
 @pytest.mark.slow
 def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(tmp_path):
     out = run_lesson("10_skip_connections.py", tmp_path)
