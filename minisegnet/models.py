@@ -99,6 +99,14 @@ class FCN(SegmentationModel):
                                                     bilinear=True)
             nn.init.zeros_(self.score_pool3.weight)
 
+    def receptive_field_branches(self):
+        """Each score map's path from the input (``inspect.receptive_field`` reports them separately)."""
+        branches = {"score (stage 5, stride 32)": self.backbone.stage_layers(4) + [self.score]}
+        for k, score_layer, _ in self._skips():
+            branches[f"score_pool{k + 1} (stage {k + 1}, stride {2 ** (k + 1)})"] = \
+                self.backbone.stage_layers(k) + [score_layer]
+        return branches
+
     def fusion_offsets(self):
         """Where each map lines up with the next, derived from the layers (computed once):
         one (oy, ox) per skip for the upsampled coarse scores, and one for the final upsampling."""
@@ -181,6 +189,10 @@ class DilatedFCN(SegmentationModel):
         self.score = nn.Conv2d(widths[4], num_classes, 1)
         self.context = ContextModule(num_classes) if context else None
 
+    def receptive_field_branches(self):
+        layers = self.backbone.stage_layers(4) + [self.score]
+        return {"score (stride 8)": layers + (list(self.context.layers) if self.context is not None else [])}
+
     def forward(self, x):
         scores = self.score(self.backbone(x)[4])
         if self.context is not None:
@@ -199,6 +211,19 @@ class PyramidFCN(SegmentationModel):
         super().__init__()
         self.num_classes, self.scales, self.name = num_classes, tuple(scales), f"pyramid_{base}"
         self.net = build_model(base, num_classes, **kwargs)
+
+    def receptive_field_branches(self):
+        """The shared net's branches at each scale, in the pixels of the full-size input. Resizing by 1/2
+        with bilinear interpolation (align_corners=False) averages 2x2 blocks exactly, so it enters the
+        path as a 2x2 average pooling."""
+        branches = {}
+        for s in self.scales:
+            if s not in (1, 1.0, 0.5):
+                raise ValueError(f"receptive_field: scale {s} has no exact pooling equivalent (only 1 and 0.5)")
+            resize = [] if s == 1 else [nn.AvgPool2d(2)]
+            for name, layers in self.net.receptive_field_branches().items():
+                branches[f"scale {s}: {name}"] = resize + layers
+        return branches
 
     def forward(self, x):
         size = x.shape[2:]

@@ -1,0 +1,185 @@
+"""Seeing inside the network: receptive fields (analytic and empirical), the effective receptive
+field, top-activating patches, and occlusion sensitivity.
+
+Analytic receptive fields follow Araujo, Norris & Sim, "Computing Receptive Fields of
+Convolutional Neural Networks" (Distill, 2019). For layers l = 1..L with kernel k_l (dilation
+counted as an effective kernel d(k-1)+1), stride s_l and left padding p_l, from the input up:
+
+    r_l = r_{l-1} + (k_l - 1) j_{l-1}        receptive field size (r_0 = 1)
+    j_l = j_{l-1} s_l                        effective stride, "jump" (j_0 = 1)
+    P_l = P_{l-1} + p_l j_{l-1}              effective padding (P_0 = 0)
+
+and unit u of layer l sees input pixels u j_l - P_l ... u j_l - P_l + r_l - 1 (padding does not
+change the size, only where the window sits).
+"""
+import heapq
+from collections import namedtuple
+
+import numpy as np
+
+from . import functional as F
+from .backend import to_device
+from .engine import no_grad, tensor
+
+LayerRF = namedtuple("LayerRF", "name kind kernel stride padding dilation size jump effective_padding")
+
+
+def spatial_layers(model_or_layers, prefix=""):
+    """(name, layer) for every convolution / pooling / resizing layer, in the order data meets them."""
+    if isinstance(model_or_layers, (list, tuple)):
+        items = [(f"{prefix}{i}", layer) for i, layer in enumerate(model_or_layers)]
+    elif getattr(model_or_layers, "coordinate_kind", None) is not None:
+        return [(prefix.rstrip(".") or type(model_or_layers).__name__, model_or_layers)]
+    else:
+        items = [(f"{prefix}{name}", child) for name, child in model_or_layers._modules.items()]
+    found = []
+    for name, layer in items:
+        if getattr(layer, "coordinate_kind", None) is not None:
+            found.append((name, layer))
+        elif hasattr(layer, "_modules"):
+            found += spatial_layers(layer, prefix=f"{name}.")
+    return found
+
+
+def receptive_field_table(layers):
+    """One LayerRF row per spatial layer of a path from the input (a list, or an nn.Sequential)."""
+    rows, size, jump, padding = [], 1, 1, 0
+    for name, layer in spatial_layers(layers):
+        if layer.coordinate_kind in ("transposed", "resize"):
+            raise ValueError(f"receptive_field: {name} is an upsampling layer ({type(layer).__name__}); describe "
+                             "each branch from the input up to its score layer, before any upsampling")
+        k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+        d = getattr(layer, "dilation", (1, 1))[0]
+        effective_kernel = d * (k - 1) + 1
+        size += (effective_kernel - 1) * jump
+        padding += p * jump
+        jump *= s
+        rows.append(LayerRF(name, type(layer).__name__, k, s, p, d, size, jump, padding))
+    return rows
+
+
+def receptive_field(model_or_layers):
+    """Analytic receptive fields. For a plain stack (list or nn.Sequential): a list of LayerRF rows.
+    For a model with several branches (FCN skips, a dilated net with a context module, an image
+    pyramid): a dict branch name -> rows, from the model's ``receptive_field_branches()``."""
+    branches = getattr(model_or_layers, "receptive_field_branches", None)
+    if branches is None:
+        return receptive_field_table(model_or_layers)
+    return {name: receptive_field_table(layers) for name, layers in branches().items()}
+
+
+def unit_box(row, y, x):
+    """The input pixels (top, bottom, left, right), inclusive, that unit (y, x) of a layer sees."""
+    top, left = y * row.jump - row.effective_padding, x * row.jump - row.effective_padding
+    return top, top + row.size - 1, left, left + row.size - 1
+
+
+def clip_box(box, height, width):
+    top, bottom, left, right = box
+    return max(top, 0), min(bottom, height - 1), max(left, 0), min(right, width - 1)
+
+
+def crop_offset_between(layers_a, layers_b):
+    """The crop offset between two layers' maps, as FCN's skip fusion uses it (``functional.crop_offset``)."""
+    return F.crop_offset(layers_a, layers_b)
+
+
+# --- empirical receptive fields ------------------------------------------------------------------
+def input_gradient(fn, inputs, unit, channel=0):
+    """|d fn(x)[n, channel, y, x] / d x| summed over input channels: (N, H, W), one map per image."""
+    x = tensor(np.asarray(inputs, dtype=np.float64), requires_grad=True)
+    out = fn(x)
+    seed = np.zeros(out.shape)
+    seed[:, channel, unit[0], unit[1]] = 1.0
+    out.backward(to_device(seed, out.device) if out.device != "cpu" else seed)
+    return np.abs(to_device(x.grad, "cpu")).sum(axis=1)
+
+
+def gradient_receptive_field(fn, input_shape, unit, channel=0, trials=4, seed=0):
+    """Which input pixels have a non-zero gradient for one unit: the union over ``trials`` random
+    inputs (max pooling and ReLU route the gradient along data-dependent paths, so one input can
+    light up less than the whole field). Returns (mask (H, W) bool, box (top, bottom, left, right))."""
+    rng = np.random.default_rng(seed)
+    grads = input_gradient(fn, rng.standard_normal((trials,) + tuple(input_shape)), unit, channel)
+    mask = (grads > 0).any(axis=0)
+    rows, cols = np.nonzero(mask)
+    box = (rows.min(), rows.max(), cols.min(), cols.max()) if rows.size else None
+    return mask, box
+
+
+def effective_receptive_field(build_fn, input_shape, unit, channel=0, trials=8, seed=0):
+    """Luo et al. (2016): the mean absolute input gradient of one unit over random inputs and random
+    weights (``build_fn(seed)`` returns a freshly initialised network function). It fills only the
+    centre of the theoretical receptive field, falling off like a Gaussian."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(input_shape[1:])
+    for t in range(trials):
+        fn = build_fn(seed + t)
+        total += input_gradient(fn, rng.standard_normal((1,) + tuple(input_shape)), unit, channel)[0]
+    return total / trials
+
+
+# --- what units respond to -------------------------------------------------------------------------
+def top_activating_patches(activation_fn, images, channel, row, k=9, batch_size=32, fill=0.5):
+    """R-CNN's visualisation (Girshick et al.): scan ``images`` (N, 3, H, W) in batches, keep the k
+    largest activations of one channel of a layer (``activation_fn(x)`` returns that layer's map),
+    and crop each one's receptive field (``row``: the layer's LayerRF) from its image, padded with
+    ``fill`` where the field leaves the image. Returns [(value, image index, (y, x), patch (3, r, r))]."""
+    best = []  # a min-heap of (value, image, y, x)
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            acts = activation_fn(tensor(images[start:start + batch_size])).numpy()[:, channel]
+            for i, a in enumerate(acts):
+                flat = np.argsort(a.ravel())[-k:]
+                for f in flat:
+                    y, x = divmod(int(f), a.shape[1])
+                    item = (float(a[y, x]), start + i, y, x)
+                    if len(best) < k:
+                        heapq.heappush(best, item)
+                    elif item > best[0]:
+                        heapq.heapreplace(best, item)
+    results = []
+    for value, index, y, x in sorted(best, reverse=True):
+        top, bottom, left, right = unit_box(row, y, x)
+        image = images[index]
+        patch = np.full((image.shape[0], row.size, row.size), fill, dtype=image.dtype)
+        t, b, l, r = clip_box((top, bottom, left, right), image.shape[1], image.shape[2])
+        patch[:, t - top:b - top + 1, l - left:r - left + 1] = image[:, t:b + 1, l:r + 1]
+        results.append((value, index, (y, x), patch))
+    return results
+
+
+def occlusion_sensitivity(model, image, target_class, size=8, stride=2, fill=None, region=None, batch_size=64,
+                          device="cpu"):
+    """Zeiler & Fergus: slide a ``size`` x ``size`` square of colour ``fill`` (default: the image's mean)
+    over the image with ``stride`` and record how much the probability of ``target_class`` drops.
+
+    The score is the mean softmax probability of the class over ``region`` (a boolean (H, W) mask of the
+    segmentation output), or over the whole image when region is None (an image-level score). The
+    occluded copies are evaluated in batches. Returns (heat (rows, cols) of drops, baseline score,
+    positions: the (top, left) corner of each occluder)."""
+    c, h, w = image.shape
+    if size > min(h, w):
+        raise ValueError(f"occlusion_sensitivity: occluder size {size} is larger than the image {h}x{w}")
+    fill = image.mean(axis=(1, 2)) if fill is None else np.broadcast_to(np.asarray(fill, dtype=image.dtype), (c,))
+    mask = np.ones((h, w), dtype=bool) if region is None else np.asarray(region, dtype=bool)
+    if not mask.any():
+        raise ValueError("occlusion_sensitivity: the region is empty")
+    tops, lefts = range(0, h - size + 1, stride), range(0, w - size + 1, stride)
+    positions = [(t, l) for t in tops for l in lefts]
+
+    def score(batch):
+        with no_grad():
+            probs = F.softmax(model(tensor(batch, device=device)), axis=1).numpy()[:, target_class]
+        return probs[:, mask].mean(axis=1)
+
+    model.eval()
+    baseline = float(score(image[None])[0])
+    drops = []
+    for start in range(0, len(positions), batch_size):
+        batch = np.repeat(image[None], len(positions[start:start + batch_size]), axis=0)
+        for b, (t, l) in enumerate(positions[start:start + batch_size]):
+            batch[b, :, t:t + size, l:l + size] = fill[:, None, None]
+        drops.append(baseline - score(batch))
+    model.train()
+    return np.concatenate(drops).reshape(len(tops), len(lefts)), baseline, positions

@@ -1,0 +1,119 @@
+"""Receptive fields (the Distill tables for AlexNet and VGG-16; empirical = analytic on the library's
+FCN), the effective receptive field, top-k patches and occlusion sensitivity."""
+import numpy as np
+import pytest
+
+import minisegnet as msn
+from minisegnet import functional as F, nn
+from minisegnet.inspect import (clip_box, effective_receptive_field, gradient_receptive_field,
+                                occlusion_sensitivity, receptive_field, top_activating_patches, unit_box)
+from minisegnet.models import build_model
+
+
+def alexnet():
+    return nn.Sequential(nn.Conv2d(3, 1, 11, stride=4), nn.ReLU(), nn.MaxPool2d(3, 2),
+                         nn.Conv2d(1, 1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+                         nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1),
+                         nn.MaxPool2d(3, 2))
+
+
+def vgg16():
+    layers = []
+    for count in (2, 2, 3, 3, 3):
+        layers += [nn.Conv2d(1, 1, 3, padding=1) for _ in range(count)] + [nn.MaxPool2d(2)]
+    return nn.Sequential(*layers)
+
+
+def test_alexnet_matches_the_distill_table():
+    """Araujo et al. (Distill 2019), table 1: receptive field size, effective stride, effective padding."""
+    rows = receptive_field(alexnet())
+    assert [(r.size, r.jump, r.effective_padding) for r in rows] == [
+        (11, 4, 0), (19, 8, 0), (51, 8, 16), (67, 16, 16), (99, 16, 32), (131, 16, 48), (163, 16, 64), (195, 32, 64)]
+
+
+def test_vgg16_matches_the_distill_table():
+    rows = receptive_field(vgg16())
+    assert [(r.size, r.jump, r.effective_padding) for r in rows] == [
+        (3, 1, 1), (5, 1, 2), (6, 2, 2), (10, 2, 4), (14, 2, 6), (16, 4, 6), (24, 4, 10), (32, 4, 14), (40, 4, 18),
+        (44, 8, 18), (60, 8, 26), (76, 8, 34), (92, 8, 42), (100, 16, 42), (132, 16, 58), (164, 16, 74),
+        (196, 16, 90), (212, 32, 90)]
+
+
+def test_dilation_counts_as_an_effective_kernel_and_branches_are_reported_separately():
+    rows = receptive_field([nn.Conv2d(1, 1, 3, padding=2, dilation=2), nn.Conv2d(1, 1, 3, dilation=4)])
+    assert [r.size for r in rows] == [5, 13]
+    branches = receptive_field(build_model("fcn8s", 3, widths=(2, 2, 2, 2, 2)))
+    assert list(branches) == ["score (stage 5, stride 32)", "score_pool4 (stage 4, stride 16)",
+                              "score_pool3 (stage 3, stride 8)"]
+    assert [b[-1].jump for b in branches.values()] == [32, 16, 8]
+    pyramid = receptive_field(build_model("pyramid", 3, base="fcn32s", widths=(2, 2, 2, 2, 2)))
+    full, half = pyramid["scale 1.0: score (stage 5, stride 32)"], pyramid["scale 0.5: score (stage 5, stride 32)"]
+    assert half[-1].jump == 2 * full[-1].jump
+    with pytest.raises(ValueError, match="upsampling layer"):
+        receptive_field([nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 4, stride=2)])
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_empirical_box_equals_the_analytic_box_on_the_library_fcn(stage):
+    """Backpropagate from one unit: the pixels with a non-zero gradient fill exactly the analytic box
+    (clipped at the image border)."""
+    msn.manual_seed(0)
+    model = build_model("fcn8s", 3, widths=(8, 8, 8, 8, 8))
+    layers = model.backbone.stage_layers(stage)
+    row = receptive_field(layers)[-1]
+    size = 72
+    unit = (size // row.jump // 2, size // row.jump // 2 - 1)
+    net = nn.Sequential(*layers)
+    model.to("cpu")
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    _, box = gradient_receptive_field(net, (3, size, size), unit, channel=0, trials=32)
+    assert box == clip_box(unit_box(row, *unit), size, size)
+
+
+def test_effective_receptive_field_is_concentrated_near_the_centre():
+    """Four 3x3 layers: a 9x9 theoretical field, but most of the gradient sits in its middle (Luo et al.)."""
+    def build(seed):
+        msn.manual_seed(seed)
+        return nn.Sequential(*[layer for _ in range(4)
+                               for layer in (nn.Conv2d(8, 8, 3, padding=1, dtype=np.float64), nn.ReLU())])
+    erf = effective_receptive_field(build, (8, 21, 21), (10, 10), trials=16)
+    assert np.all(erf[:6] == 0) and np.all(erf[15:] == 0) and np.all(erf[:, :6] == 0)  # nothing outside 9x9
+    centre = erf[9:12, 9:12].mean()
+    ring = np.concatenate([erf[6, 6:15], erf[14, 6:15], erf[6:15, 6], erf[6:15, 14]]).mean()
+    assert centre > 5 * ring
+
+
+def test_top_activating_patches_are_the_largest_activations_with_their_fields():
+    msn.manual_seed(0)
+    images = np.random.default_rng(0).random((10, 3, 12, 12)).astype(np.float32)
+    conv = nn.Conv2d(3, 2, 3, padding=1)
+    row = receptive_field([conv])[-1]
+    found = top_activating_patches(conv, images, channel=1, row=row, k=5, batch_size=4)
+    values = [v for v, *_ in found]
+    all_acts = np.sort(conv(msn.tensor(images)).numpy()[:, 1].ravel())[::-1][:5]
+    np.testing.assert_allclose(values, all_acts, rtol=1e-6)
+    value, index, (y, x), patch = found[0]
+    assert patch.shape == (3, 3, 3)
+    top, bottom, left, right = unit_box(row, y, x)
+    expected = np.pad(images[index], ((0, 0), (1, 1), (1, 1)), constant_values=0.5)[:, top + 1:bottom + 2,
+                                                                                     left + 1:right + 2]
+    np.testing.assert_array_equal(patch, expected)
+
+
+def test_occlusion_finds_the_object_that_the_decision_depends_on():
+    """A 'model' whose class-1 score is the brightness inside a square: occluding the square drops it."""
+    class Bright(nn.Module):
+        def forward(self, x):
+            mean = F.mean(x, axis=1, keepdims=True)
+            return F.concatenate([mean * 0.0, mean * 8.0 - 4.0], axis=1)
+    image = np.zeros((3, 24, 24), dtype=np.float32)
+    image[:, 8:14, 10:16] = 1.0
+    heat, baseline, positions = occlusion_sensitivity(Bright(), image, target_class=1, size=4, stride=2, fill=0.0,
+                                                      batch_size=7)
+    assert heat.shape == (11, 11) and len(positions) == 121
+    t, l = positions[int(np.argmax(heat))]
+    assert 6 <= t <= 12 and 8 <= l <= 14  # the occluder sat on the bright square
+    assert heat.min() >= -1e-6 and heat[0, 0] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="occluder size 30 is larger than the image 24x24"):
+        occlusion_sensitivity(Bright(), image, 1, size=30)
