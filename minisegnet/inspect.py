@@ -85,17 +85,18 @@ def crop_offset_between(layers_a, layers_b):
 
 
 # --- empirical receptive fields ------------------------------------------------------------------
-def input_gradient(fn, inputs, unit, channel=0):
-    """|d fn(x)[n, channel, y, x] / d x| summed over input channels: (N, H, W), one map per image."""
+def input_gradient(fn, inputs, unit, channel=None):
+    """|d fn(x)[n, channel, y, x] / d x| summed over input channels: (N, H, W), one map per image.
+    channel=None takes every channel at that position (the sum of their gradients)."""
     x = tensor(np.asarray(inputs, dtype=np.float64), requires_grad=True)
     out = fn(x)
     seed = np.zeros(out.shape)
-    seed[:, channel, unit[0], unit[1]] = 1.0
+    seed[:, slice(None) if channel is None else channel, unit[0], unit[1]] = 1.0
     out.backward(to_device(seed, out.device) if out.device != "cpu" else seed)
     return np.abs(to_device(x.grad, "cpu")).sum(axis=1)
 
 
-def gradient_receptive_field(fn, input_shape, unit, channel=0, trials=4, seed=0):
+def gradient_receptive_field(fn, input_shape, unit, channel=None, trials=4, seed=0):
     """Which input pixels have a non-zero gradient for one unit: the union over ``trials`` random
     inputs (max pooling and ReLU route the gradient along data-dependent paths, so one input can
     light up less than the whole field). Returns (mask (H, W) bool, box (top, bottom, left, right))."""
@@ -107,7 +108,7 @@ def gradient_receptive_field(fn, input_shape, unit, channel=0, trials=4, seed=0)
     return mask, box
 
 
-def effective_receptive_field(build_fn, input_shape, unit, channel=0, trials=8, seed=0):
+def effective_receptive_field(build_fn, input_shape, unit, channel=None, trials=8, seed=0):
     """Luo et al. (2016): the mean absolute input gradient of one unit over random inputs and random
     weights (``build_fn(seed)`` returns a freshly initialised network function). It fills only the
     centre of the theoretical receptive field, falling off like a Gaussian."""

@@ -31,6 +31,15 @@ def test_lesson_02_four_convolutions_agree_and_dilation_is_a_sparse_kernel(tmp_p
     assert os.path.exists(tmp_path / "02_convolution.png")
 
 
+def test_lesson_03_distill_table_and_empirical_box(tmp_path):
+    out = run_lesson("03_receptive_fields.py", tmp_path)
+    match = re.search(r"published table: (\d+)/(\d+); empirical box equals analytic: (\w+); central quarter share "
+                      r"([\d.]+)", out)
+    assert match and match.group(1) == match.group(2) == "18" and match.group(3) == "True"
+    assert float(match.group(4)) > 0.4  # a quarter of the area holds far more than a quarter of the gradient
+    assert os.path.exists(tmp_path / "03_receptive_fields.png")
+
+
 def test_lesson_06_pixel_accuracy_flatters_a_model_that_never_predicts_a_thing(tmp_path):
     out = run_lesson("06_metrics_and_imbalance.py", tmp_path)
     match = re.search(r"never predicting a thing scores pixel accuracy ([\d.]+) but mean IU ([\d.]+); class weights "
