@@ -11,28 +11,19 @@ to show what a failing check looks like.
 Library code to read alongside: minisegnet/engine.py (Tensor, Function, backward: the chain
 rule in one short file) and minisegnet/gradcheck.py.
 """
-import argparse
 import os
 import time
 
-import matplotlib
+from _lesson import lesson_arguments  # first: command line, output folder, off-screen figures
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minisegnet as msn  # noqa: E402
 from minisegnet import functional as F  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 1: autodiff and gradient checks")
-parser.add_argument("--quick", action="store_true", help="smaller inputs, seconds")
-parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-parser.add_argument("--out", default="out/lessons")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
-os.makedirs(args.out, exist_ok=True)
+args = lesson_arguments("Lesson 1: autodiff and gradient checks", quick="smaller inputs, seconds")
 rng = np.random.default_rng(args.seed)
-msn.manual_seed(args.seed)
 
 
 def leaf(*shape, low=-1.0, high=1.0):

@@ -13,15 +13,13 @@ and then shows that a dilated 3x3 kernel is a 5x5 kernel with holes: the same 9 
 
     python lessons/02_convolution_loops_to_kernels.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 """
-import argparse
 import os
 import subprocess
 import sys
 import time
 
-import matplotlib
+from _lesson import lesson_arguments  # first: command line, output folder, off-screen figures
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -29,13 +27,7 @@ import minisegnet as msn  # noqa: E402
 from minisegnet import functional as F  # noqa: E402
 from minisegnet.kernels.columns.reference import conv2d_reference, im2col_reference  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 2: convolution from loops to kernels")
-parser.add_argument("--quick", action="store_true", help="smaller shapes, seconds")
-parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-parser.add_argument("--out", default="out/lessons")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
-os.makedirs(args.out, exist_ok=True)
+args = lesson_arguments("Lesson 2: convolution from loops to kernels", quick="smaller shapes, seconds")
 rng = np.random.default_rng(args.seed)
 
 # A small layer: N images of C_in channels, C_out 3x3 filters, padding 2, dilation 2 (output size = input size).

@@ -10,12 +10,10 @@
 
     python lessons/03_receptive_fields.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 """
-import argparse
 import os
 
-import matplotlib
+from _lesson import lesson_arguments  # first: command line, output folder, off-screen figures
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -25,13 +23,7 @@ from minisegnet.inspect import (clip_box, effective_receptive_field, gradient_re
                                 receptive_field, unit_box)
 from minisegnet.models import build_model  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 3: receptive fields")
-parser.add_argument("--quick", action="store_true", help="fewer random trials, seconds")
-parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-parser.add_argument("--out", default="out/lessons")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
-os.makedirs(args.out, exist_ok=True)
+args = lesson_arguments("Lesson 3: receptive fields", quick="fewer random trials, seconds")
 TRIALS = 8 if args.quick else 32
 
 # --- 1. Analytic: VGG-16, layer by layer, against the published table -------------------------------

@@ -11,12 +11,10 @@ minisegnet/train.py: median_frequency_weights), and see what the weights change.
 
     python lessons/06_metrics_and_imbalance.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 """
-import argparse
 import os
 
-import matplotlib
+from _lesson import lesson_arguments  # first: command line, output folder, off-screen figures
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -26,13 +24,7 @@ from minisegnet.metrics import SegmentationMetrics  # noqa: E402
 from minisegnet.models import build_model  # noqa: E402
 from minisegnet.train import evaluate, fit, median_frequency_weights  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 6: metrics and class imbalance")
-parser.add_argument("--quick", action="store_true", help="a small run in seconds")
-parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-parser.add_argument("--out", default="out/lessons")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
-os.makedirs(args.out, exist_ok=True)
+args = lesson_arguments("Lesson 6: metrics and class imbalance", quick="a small run in seconds")
 N_TRAIN, N_VAL, EPOCHS = (96, 24, 6) if args.quick else (240, 60, 14)
 
 train_set, val_set = train_val_split(N_TRAIN, N_VAL, size=64, seed=args.seed)

@@ -18,13 +18,11 @@ Trained models are cached in OUT/models/<name>/ and reused by a later run (and b
 Library code to read alongside: minisegnet/models.py (FCN), minisegnet/functional/fusion.py,
 minisegnet/metrics.py, minisegnet/train.py.
 """
-import argparse
 import os
 import time
 
-import matplotlib
+from _lesson import lesson_arguments  # first: command line, output folder, off-screen figures
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -33,12 +31,7 @@ from minisegnet.data import CLASSES, channel_statistics, colourise, normalise, t
 from minisegnet.models import build_model  # noqa: E402
 from minisegnet.train import evaluate, fit, predict  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 10: FCN-32s vs FCN-16s vs FCN-8s")
-parser.add_argument("--quick", action="store_true", help="a small run in seconds")
-parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-parser.add_argument("--out", default="out/lessons")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = lesson_arguments("Lesson 10: FCN-32s vs FCN-16s vs FCN-8s", quick="a small run in seconds")
 
 # --- Configuration: the same recipe for all three nets -----------------------------------------
 if args.quick:
@@ -50,7 +43,6 @@ RECIPE = dict(epochs=EPOCHS, batch_size=4, lr=0.003, optimizer="adam", seed=args
               progress=False)
 NAMES = ("fcn32s", "fcn16s", "fcn8s")
 BAND = 3  # boundary band half-width in pixels for the "trimap" accuracy
-os.makedirs(args.out, exist_ok=True)
 started = time.perf_counter()
 
 # --- Data: rendered from a seed, split into disjoint train / validation scenes ------------------
