@@ -18,15 +18,12 @@ Shapes: x is (N, C, H, W); a convolution geometry is (kh, kw, sh, sw, ph, pw, dh
 """
 import numpy as np
 
+from ..backend import is_cupy_array as _on_gpu
 from .bilinear.cpu import bilinear_backward_cpu, bilinear_forward_cpu
 from .bilinear.reference import source_taps
 from .columns.cpu import col2im_cpu, im2col_cpu
 from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
                           max_pool_forward_cpu)
-
-
-def _on_gpu(a):
-    return type(a).__module__.split(".")[0] == "cupy"
 
 
 def _cupy():

@@ -79,9 +79,9 @@ def clip_box(box, height, width):
     return max(top, 0), min(bottom, height - 1), max(left, 0), min(right, width - 1)
 
 
-def crop_offset_between(layers_a, layers_b):
-    """The crop offset between two layers' maps, as FCN's skip fusion uses it (``functional.crop_offset``)."""
-    return F.crop_offset(layers_a, layers_b)
+# The crop offset between two layers' maps, as FCN's skip fusion uses it, is ``functional.crop_offset``;
+# it is re-exported here beside the receptive fields it is computed from.
+crop_offset = F.crop_offset
 
 
 # --- empirical receptive fields ------------------------------------------------------------------

@@ -18,7 +18,7 @@ from . import functional as F
 from . import optim
 from .data import DataLoader
 from .engine import no_grad, tensor
-from .metrics import SegmentationMetrics, boundary_accuracy
+from .metrics import SegmentationMetrics, boundary_mask
 from .nn.module import save_npz_atomic
 from .random import get_state as get_global_rng_state, set_state as set_global_rng_state
 
@@ -56,17 +56,15 @@ def predict(model, images, batch_size=16, device="cpu"):
 def evaluate(model, dataset, batch_size=16, device="cpu", mean=None, std=None, boundary_width=2):
     """The FCN paper's metrics on a dataset, plus boundary-band (trimap) accuracy."""
     loader = DataLoader(dataset, batch_size, mean=mean, std=std)
-    metrics = SegmentationMetrics(model.num_classes, getattr(dataset, "ignore_index", 255))
+    ignore_index = getattr(dataset, "ignore_index", 255)
+    metrics = SegmentationMetrics(model.num_classes, ignore_index)
     correct_band = total_band = 0
     for images, labels in loader:
         pred = predict(model, images, batch_size, device).argmax(axis=1)
         metrics.update(pred, labels)
-        band_accuracy = boundary_accuracy(pred, labels, boundary_width)
-        if not math.isnan(band_accuracy):
-            from .metrics import boundary_mask
-            n_band = int(boundary_mask(labels, boundary_width).sum())
-            correct_band += band_accuracy * n_band
-            total_band += n_band
+        band = boundary_mask(labels, boundary_width, ignore_index)  # pooled over batches, not averaged per batch
+        correct_band += int((pred[band] == labels[band]).sum())
+        total_band += int(band.sum())
     scores = metrics.compute()
     scores["boundary_accuracy"] = correct_band / total_band if total_band else float("nan")
     return scores

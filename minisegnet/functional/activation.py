@@ -44,15 +44,20 @@ class Tanh(Function):
         return g * (1 - t * t)
 
 
+def log_softmax_array(x, axis):
+    """log_softmax on a plain array: (x - max) - log sum exp(x - max), so exp never overflows."""
+    xp = array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 class LogSoftmax(Function):
     """log_softmax(x)_i = x_i - log sum_j exp(x_j), computed as (x - max) - log sum exp(x - max)."""
     name = "log_softmax"
 
     @staticmethod
     def forward(ctx, x, axis):
-        xp = array_module(x)
-        shifted = x - x.max(axis=axis, keepdims=True)
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        out = log_softmax_array(x, axis)
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out

@@ -11,6 +11,7 @@ w[t_p] (softmax(z_p) - onehot(t_p)) / denominator.
 """
 from ..backend import array_module
 from ..engine import Function, Tensor
+from .activation import log_softmax_array
 
 
 class CrossEntropy(Function):
@@ -23,9 +24,7 @@ class CrossEntropy(Function):
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)  # any class index; masked out below
         # Move the class axis last: (N, H, W, C), one row of scores per pixel.
-        z = xp.moveaxis(logits, 1, -1)
-        shifted = z - z.max(axis=-1, keepdims=True)
-        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+        log_probs = log_softmax_array(xp.moveaxis(logits, 1, -1), axis=-1)
         picked = xp.take_along_axis(log_probs, safe_target[..., None], axis=-1)[..., 0]
         pixel_weight = valid.astype(logits.dtype)
         if weight is not None:
