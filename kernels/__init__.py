@@ -22,6 +22,8 @@ from ..backend import is_cupy_array as _on_gpu
 from .bilinear.cpu import bilinear_backward_cpu, bilinear_forward_cpu
 from .bilinear.reference import source_taps
 from .columns.cpu import col2im_cpu, im2col_cpu
+from .crf.cpu import build_lattice_cpu, lattice_filter_cpu
+from .crf.reference import scale_factors
 from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
                           max_pool_forward_cpu)
 
@@ -129,3 +131,31 @@ def bilinear_backward(grad_out, x_shape, scales, align_corners):
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
     bilinear_backward_cpu(np.ascontiguousarray(grad_out), *taps, dx)
     return dx
+
+
+def permutohedral_lattice(features):
+    """features (N, d), divided by the kernel widths -> (corners (N, d+1), weights (N, d+1),
+    neighbours (d+1, M, 2)), on the features' device. Built on the host either way: it fills a
+    hash table, once per image (kernels/crf/cpu.py)."""
+    host = features.get() if _on_gpu(features) else features
+    host = np.ascontiguousarray(host, dtype=np.float64)
+    n, d = host.shape
+    corners = np.empty((n, d + 1), dtype=np.int64)
+    weights = np.empty((n, d + 1), dtype=np.float64)
+    neighbours = build_lattice_cpu(host, scale_factors(d), corners, weights)
+    if _on_gpu(features):
+        cp = _cupy()
+        return cp.asarray(corners), cp.asarray(weights), cp.asarray(neighbours)
+    return corners, weights, neighbours
+
+
+def lattice_filter(values, lattice):
+    """values (N, C) -> (N, C): splat onto the lattice, blur, slice (about a Gaussian sum over all pixels)."""
+    corners, weights, neighbours = lattice
+    if _on_gpu(values):
+        from .crf.cuda import lattice_filter_cuda
+        cp = _cupy()
+        return lattice_filter_cuda(cp.ascontiguousarray(values), corners, weights, neighbours, cp)
+    out = np.empty_like(values)
+    lattice_filter_cpu(np.ascontiguousarray(values), corners, weights, neighbours, out)
+    return out

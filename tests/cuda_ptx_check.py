@@ -15,6 +15,7 @@ from numba import cuda, typeof  # noqa: E402
 
 from minisegnet.kernels.bilinear import cuda as bilinear  # noqa: E402
 from minisegnet.kernels.columns import cuda as columns  # noqa: E402
+from minisegnet.kernels.crf import cuda as crf  # noqa: E402
 from minisegnet.kernels.pooling import cuda as pooling  # noqa: E402
 
 ARCH = (9, 0)
@@ -30,6 +31,7 @@ def example_arguments(dtype):
     image, matrix = np.zeros((1, 1, 1, 1), dtype), np.zeros((1, 1), dtype)
     indices, taps, weights = np.zeros((1, 1, 1, 1), np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
     geometry8, geometry6 = (1,) * 10, (1,) * 6
+    corners, neighbours = np.zeros((1, 1), np.int64), np.zeros((1, 1, 2), np.int64)
     return {
         columns._im2col_kernel: (image, matrix) + geometry8,
         columns._col2im_kernel: (matrix, image) + geometry8,
@@ -39,12 +41,15 @@ def example_arguments(dtype):
         pooling._avg_pool_backward_kernel: (image, image) + geometry6,
         bilinear._bilinear_forward_kernel: (image, image, taps, taps, weights, taps, taps, weights),
         bilinear._bilinear_backward_kernel: (image, image, taps, taps, weights, taps, taps, weights),
+        crf._splat_kernel: (matrix, corners, matrix, matrix),
+        crf._blur_kernel: (matrix, neighbours, 0, matrix),
+        crf._slice_kernel: (matrix, corners, matrix, matrix),
     }
 
 
 def main():
     listed = set(example_arguments(np.float32))
-    every = {k for m in (columns, pooling, bilinear) for k in kernels_in(m).values()}
+    every = {k for m in (columns, pooling, bilinear, crf) for k in kernels_in(m).values()}
     missing = [k.py_func.__name__ for k in every - listed]
     if missing:
         sys.exit(f"kernels without a PTX compile check: {missing}")

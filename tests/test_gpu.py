@@ -80,3 +80,15 @@ def test_gradcheck_runs_on_gpu_in_float64():
     x = msn.tensor(np.random.default_rng(2).standard_normal((1, 2, 5, 5)), requires_grad=True, device="cuda")
     w = msn.tensor(np.random.default_rng(3).standard_normal((3, 2, 3, 3)), requires_grad=True, device="cuda")
     assert msn.gradcheck(lambda a, b: F.max_pool2d(F.conv2d(a, b, padding=1, dilation=2), 2, 1), x, w, max_elements=40)
+
+
+def test_dense_crf_on_gpu_matches_cpu():
+    import cupy
+    from minisegnet import crf
+    from minisegnet.data import render_scene
+    image, labels = render_scene(np.random.default_rng(0), size=64)
+    probabilities = crf.blocky_prediction(labels, 9, factor=16)
+    on_cpu = crf.dense_crf(probabilities, image)
+    on_gpu = crf.dense_crf(cupy.asarray(probabilities), cupy.asarray(image))
+    assert isinstance(on_gpu, cupy.ndarray)
+    np.testing.assert_allclose(on_gpu.get(), on_cpu, atol=1e-6)

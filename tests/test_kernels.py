@@ -141,6 +141,18 @@ def test_bilinear_cuda_equal_reference(in_hw, out_hw, align):
                                bilinear_ref.bilinear_backward_reference(grad, x.shape, *scales, align), rtol=1e-12)
 
 
+@pytest.mark.parametrize("d", [2, 5])
+def test_lattice_filter_cuda_equals_reference(d):
+    from minisegnet.kernels.crf import reference as crf_ref
+    kernels = cuda_module("crf")
+    xp = device_xp()
+    features = np.random.default_rng(d).standard_normal((12, d)) * 2
+    lattice = cpu.permutohedral_lattice(features)  # built on the host, as on a GPU
+    values = np.random.default_rng(1).random((12, 2))
+    out = kernels.lattice_filter_cuda(xp.asarray(values), *(xp.asarray(a) for a in lattice), xp)
+    np.testing.assert_allclose(to_host(out), crf_ref.lattice_filter_reference(values, *lattice), rtol=1e-12)
+
+
 def test_every_cuda_kernel_compiles_to_ptx_without_a_gpu():
     """The simulator runs kernels as Python; the real compiler (NVVM, sm_90) must accept them too."""
     import os
@@ -151,4 +163,4 @@ def test_every_cuda_kernel_compiles_to_ptx_without_a_gpu():
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("compiled ") == 16
+    assert result.stdout.count("compiled ") == 22

@@ -1,0 +1,80 @@
+"""The permutohedral lattice filter as Numba CUDA kernels, twins of ``cpu.py``'s hot loop.
+
+The lattice itself (which corners each pixel touches, with what weight, and who neighbours
+whom) is built once per image by ``cpu.build_lattice_cpu`` on the host, because it fills a
+hash table; its arrays are then copied to the device and the mean-field iterations run the
+three kernels below on the GPU:
+
+* splat: one thread per (pixel, channel), adding into its d+1 corners with
+  ``cuda.atomic.add`` (many pixels share a corner);
+* blur: one thread per (lattice point, channel), reading its two neighbours (a gather, no
+  atomics), once per lattice direction;
+* slice: one thread per (pixel, channel), reading its d+1 corners.
+"""
+import math
+
+from numba import cuda
+
+THREADS = 256
+
+
+def _blocks(n):
+    return max(1, math.ceil(n / THREADS))
+
+
+@cuda.jit
+def _splat_kernel(values, corners, weights, lattice):
+    index = cuda.grid(1)
+    n, channels = values.shape
+    if index >= n * channels:
+        return
+    p = index // channels
+    c = index % channels
+    for r in range(corners.shape[1]):
+        cuda.atomic.add(lattice, (corners[p, r], c), weights[p, r] * values[p, c])
+
+
+@cuda.jit
+def _blur_kernel(lattice, neighbours, direction, blurred):
+    index = cuda.grid(1)
+    points, channels = lattice.shape
+    if index >= points * channels:
+        return
+    i = index // channels
+    c = index % channels
+    minus = neighbours[direction, i, 0]
+    plus = neighbours[direction, i, 1]
+    v = lattice[i, c]
+    if minus >= 0:
+        v += 0.5 * lattice[minus, c]
+    if plus >= 0:
+        v += 0.5 * lattice[plus, c]
+    blurred[i, c] = v
+
+
+@cuda.jit
+def _slice_kernel(lattice, corners, weights, out):
+    index = cuda.grid(1)
+    n, channels = out.shape
+    if index >= n * channels:
+        return
+    p = index // channels
+    c = index % channels
+    v = 0.0
+    for r in range(corners.shape[1]):
+        v += weights[p, r] * lattice[corners[p, r], c]
+    out[p, c] = v
+
+
+def lattice_filter_cuda(values, corners, weights, neighbours, xp):
+    """values (N, C) CuPy -> (N, C): splat, blur along each of the d+1 directions, slice."""
+    n, channels = values.shape
+    lattice = xp.zeros((neighbours.shape[1], channels), dtype=values.dtype)
+    blurred = xp.empty_like(lattice)
+    _splat_kernel[_blocks(n * channels), THREADS](values, corners, weights, lattice)
+    for direction in range(corners.shape[1]):
+        _blur_kernel[_blocks(lattice.size), THREADS](lattice, neighbours, direction, blurred)
+        lattice, blurred = blurred, lattice
+    out = xp.empty_like(values)
+    _slice_kernel[_blocks(n * channels), THREADS](lattice, corners, weights, out)
+    return out
