@@ -21,44 +21,30 @@ minisegnet/metrics.py, minisegnet/train.py.
 import os
 import time
 
-from _lesson import lesson_arguments  # first: command line, output folder, off-screen figures
+from _lesson import lesson_arguments, lesson_data, trained_model  # first: command line, output folder, off-screen figures
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import minisegnet as msn  # noqa: E402
-from minisegnet.data import CLASSES, channel_statistics, colourise, normalise, train_val_split  # noqa: E402
-from minisegnet.models import build_model  # noqa: E402
-from minisegnet.train import evaluate, fit, predict  # noqa: E402
+from minisegnet.data import CLASSES, colourise, normalise  # noqa: E402
+from minisegnet.train import evaluate, predict  # noqa: E402
 
 args = lesson_arguments("Lesson 10: FCN-32s vs FCN-16s vs FCN-8s", quick="a small run in seconds")
 
-# --- Configuration: the same recipe for all three nets -----------------------------------------
-if args.quick:
-    N_TRAIN, N_VAL, EPOCHS = 96, 24, 6
-else:
-    N_TRAIN, N_VAL, EPOCHS = 240, 60, 14
-# Plain cross-entropy (lesson 6 is about class weights); Adam with the poly schedule, small batches.
-RECIPE = dict(epochs=EPOCHS, batch_size=4, lr=0.003, optimizer="adam", seed=args.seed, device=args.device,
-              progress=False)
+# --- Data and recipe: the lessons' shared ones (lessons/_lesson.py), the same for all three nets --
+# 240 training / 60 validation scenes, 14 epochs (96 / 24 / 6 with --quick); plain cross-entropy
+# (lesson 6 is about class weights); Adam with the poly schedule, batches of 4.
+data = lesson_data(args)
+train_set, val_set, mean, std, EPOCHS = data
 NAMES = ("fcn32s", "fcn16s", "fcn8s")
 BAND = 3  # boundary band half-width in pixels for the "trimap" accuracy
 started = time.perf_counter()
-
-# --- Data: rendered from a seed, split into disjoint train / validation scenes ------------------
-train_set, val_set = train_val_split(N_TRAIN, N_VAL, size=64, seed=args.seed)
-mean, std = channel_statistics(train_set)
-print(f"data: {N_TRAIN} training and {N_VAL} validation scenes of 64x64, {len(CLASSES)} classes")
+print(f"data: {len(train_set)} training and {len(val_set)} validation scenes of 64x64, {len(CLASSES)} classes")
 
 # --- Train (or reuse) each net, then evaluate on the validation scenes ---------------------------
 results = {}
 for name in NAMES:
-    msn.manual_seed(args.seed)  # the same backbone initialisation for every net
-    model = build_model(name, len(CLASSES))
-    run_dir = os.path.join(args.out, "models", f"{name}_n{N_TRAIN}_e{EPOCHS}_s{args.seed}")
-    t0 = time.perf_counter()
-    history = fit(model, train_set, val_set=None, mean=mean, std=std, out_dir=run_dir, resume=True, **RECIPE)
-    seconds = time.perf_counter() - t0
+    model, history, seconds = trained_model(name, args, data)
     scores = evaluate(model, val_set, device=args.device, mean=mean, std=std, boundary_width=BAND)
     results[name] = (model, scores, seconds, history[-1]["train_loss"])
 

@@ -1,0 +1,111 @@
+"""Figures for the inspection tools and the CRF, with matplotlib, saved as PNG.
+
+Each function takes what the matching tool returned and a path, draws one figure with titles,
+colour bars and class legends, saves it and returns the path. Class colours are the dataset's
+(``data.CLASSES``), the same in every lesson. matplotlib is imported here only, so the rest of the
+library never needs it.
+"""
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .data import CLASSES, colourise
+
+
+def _rgb(image):
+    """(3, H, W) in [0, 1] -> (H, W, 3) for imshow."""
+    return np.clip(np.asarray(image).transpose(1, 2, 0), 0, 1)
+
+
+def _clean(ax):
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def class_legend(fig, classes=CLASSES, ncol=5, y=0.0):
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=np.array(c.colour) / 255, edgecolor="0.4", lw=0.5)
+               for c in classes]
+    fig.legend(handles, [f"{c.name} ({c.kind})" for c in classes], loc="lower center", ncol=ncol, fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, y))
+
+
+def plot_top_patches(rows, path, title):
+    """rows: [(label, results)] where results is ``inspect.top_activating_patches``'s list; one row of
+    patches per unit, each titled with its activation and where it was found."""
+    k = max(len(results) for _, results in rows)
+    fig, axes = plt.subplots(len(rows), k, figsize=(1.35 * k + 1.2, 1.55 * len(rows) + 0.6), squeeze=False)
+    for r, (label, results) in enumerate(rows):
+        for c in range(k):
+            ax = axes[r, c]
+            _clean(ax)
+            if c < len(results):
+                value, index, (y, x), patch = results[c]
+                ax.imshow(_rgb(patch), interpolation="nearest")
+                ax.set_title(f"{value:.2f}\nimg {index} @ ({y},{x})", fontsize=7)
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_occlusion(examples, path, title, size=None):
+    """examples: [(image (3, H, W), label map or None, heat (rows, cols), caption)]; the heat maps are
+    the probability drops from ``inspect.occlusion_sensitivity``, drawn over the image."""
+    columns = 3 if any(e[1] is not None for e in examples) else 2
+    fig, axes = plt.subplots(len(examples), columns, figsize=(3.0 * columns + 0.8, 2.7 * len(examples)),
+                             squeeze=False)
+    limit = max(float(np.abs(e[2]).max()) for e in examples) or 1.0
+    for r, (image, labels, heat, caption) in enumerate(examples):
+        h, w = image.shape[1:]
+        axes[r, 0].imshow(_rgb(image), interpolation="nearest")
+        axes[r, 0].set_title(caption, fontsize=8)
+        if columns == 3:
+            axes[r, 1].imshow(colourise(labels), interpolation="nearest")
+            axes[r, 1].set_title("ground truth", fontsize=8)
+        ax = axes[r, columns - 1]
+        ax.imshow(_rgb(image).mean(axis=2), cmap="gray", interpolation="nearest")
+        # each heat cell is placed at its occluder's centre; extent spans those centres
+        rows, cols = heat.shape
+        step_y = (h - (size or 0)) / max(rows - 1, 1)
+        step_x = (w - (size or 0)) / max(cols - 1, 1)
+        offset = (size or 0) / 2 - 0.5
+        extent = (offset - step_x / 2, offset + (cols - 0.5) * step_x, offset + (rows - 0.5) * step_y,
+                  offset - step_y / 2)
+        im = ax.imshow(heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75, extent=extent,
+                       interpolation="nearest")
+        ax.set(xlim=(-0.5, w - 0.5), ylim=(h - 0.5, -0.5))
+        ax.set_title("drop in P(correct class) when occluded here", fontsize=8)
+        fig.colorbar(im, ax=ax, shrink=0.85, label="probability drop")
+        for a in axes[r, :columns - 1]:
+            _clean(a)
+        _clean(ax)
+    if columns == 3:
+        class_legend(fig, y=0.0)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05 if columns == 3 else 0, 1, 0.97))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_segmentations(images, labels, predictions, path, title):
+    """images (N, 3, H, W), labels (N, H, W), predictions: [(row title, (N, H, W) labels)]: one column
+    per scene, rows image / ground truth / each prediction, the dataset's class colours and legend."""
+    count = len(images)
+    rows = [("image", [_rgb(im) for im in images]), ("ground truth", [colourise(l) for l in labels])]
+    rows += [(name, [colourise(p) for p in pred]) for name, pred in predictions]
+    fig, axes = plt.subplots(len(rows), count, figsize=(2.0 * count, 2.05 * len(rows)), squeeze=False)
+    for r, (name, pictures) in enumerate(rows):
+        for c, picture in enumerate(pictures):
+            axes[r, c].imshow(picture, interpolation="nearest")
+            _clean(axes[r, c])
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    class_legend(fig)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
