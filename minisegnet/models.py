@@ -242,7 +242,13 @@ MODELS = {
     "dilated": lambda c, **k: DilatedFCN(c, **k),
     "dilated_context": lambda c, **k: DilatedFCN(c, context=True, **k),
     "pyramid": lambda c, **k: PyramidFCN(c, **k),
+    "texture": lambda c, **k: _texture_baseline(c, **k),
 }
+
+
+def _texture_baseline(num_classes, **kwargs):
+    from .texture import TextureBaseline  # the pre-convnet baseline (lesson 7)
+    return TextureBaseline(num_classes, **kwargs)
 
 
 def build_model(name, num_classes, **kwargs):
