@@ -72,7 +72,7 @@ print(f"\n{'layer':8s} {'r (px)':>7s} {'channels':>9s} {'top-9 on one class':>19
 for stage in (0, 2, 4):
     row = receptive_field(model.backbone.stage_layers(stage))[-1]
     fn = stage_activation(stage)
-    channels = fn(tensor(images[:1])).shape[1]
+    channels = fn(tensor(images[:1])).shape[1] if not args.quick else 6  # --quick: the first few only
     purity, things, tops = [], [], []
     for channel in range(channels):
         results = top_activating_patches(fn, images, channel, row, k=K, batch_size=32)

@@ -35,20 +35,22 @@ data = lesson_data(args)
 model, _, seconds = trained_model("fcn8s", args, data)
 print(f"FCN-8s ready ({seconds:.0f} s: trained now, or loaded from {args.out}/models/)")
 
-# --- Pick scenes where the net finds an object: the things it is surest of ------------------------
+# --- Pick scenes where the net finds an object ------------------------------------------------------
 images = normalise(data.val.images, data.mean, data.std)
 probabilities = F.softmax(tensor(predict(model, images, device=args.device)), axis=1).numpy()
 candidates = []
 for index, labels in enumerate(data.val.labels):
-    for c in THINGS:
+    for c in range(len(CLASSES)):
         region = labels == c
         if region.sum() >= 60:
-            candidates.append((float(probabilities[index, c][region].mean()), index, c))
+            candidates.append((c in THINGS, float(probabilities[index, c][region].mean()), index, c))
+# things the net is surest of first; a briefly trained net (--quick) may find none, then stuff regions
 chosen, used = [], set()
-for _, index, c in sorted(candidates, reverse=True):
-    if index not in used and len(chosen) < COUNT:
+for is_thing, confidence, index, c in sorted(candidates, reverse=True):
+    if index not in used and len(chosen) < COUNT and (is_thing and confidence > 0.5 or not is_thing):
         chosen.append((index, c, data.val.labels[index] == c))
         used.add(index)
+print(f"regions scored: {', '.join(CLASSES[c].name for _, c, _ in chosen)}")
 
 # --- Occlude every position, in batches; measure where the drop is ----------------------------------
 print(f"\n{'scene':>5s} {'class':>9s} {'P before':>9s} {'max drop':>9s} {'mean drop: on object':>21s} "
@@ -73,6 +75,6 @@ figure = plot_occlusion(examples, os.path.join(args.out, "05_occlusion_sensitivi
                         "score: P(class) over the object)", size=SIZE)
 print(f"\none occlusion map ({len(positions)} positions, {len(positions) // 64 + 1} batches): "
       f"{np.mean(timings):.2f} s on average")
-print(f"claim: the largest drop is where the square covers the object in {hits}/{len(chosen)} scenes: "
+print(f"claim: the largest drop is where the square covers the scored region in {hits}/{len(chosen)} scenes: "
       f"{'yes' if chosen and hits == len(chosen) else 'NO'}")
 print(f"figure: {figure}; total {time.perf_counter() - started:.0f} s")

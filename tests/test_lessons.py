@@ -9,6 +9,12 @@ import pytest
 LESSONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lessons")
 
 
+@pytest.fixture(scope="module")
+def shared_out(tmp_path_factory):
+    """One output folder for the lessons that train: each reuses the models an earlier one cached."""
+    return tmp_path_factory.mktemp("lessons")
+
+
 def run_lesson(name, tmp_path, *extra):
     result = subprocess.run([sys.executable, os.path.join(LESSONS, name), "--quick", "--out", str(tmp_path), *extra],
                             capture_output=True, text=True, cwd=tmp_path)
@@ -49,6 +55,68 @@ def test_lesson_06_pixel_accuracy_flatters_a_model_that_never_predicts_a_thing(t
     assert pixel_accuracy > 0.75 and mean_iou < 0.45  # the point of the lesson: 5 of 9 classes get nothing
     assert things_weighted > things_plain  # class weights pull the rare things up
     assert os.path.exists(tmp_path / "06_metrics_and_imbalance.png")
+
+
+def test_lesson_04_a_unit_depends_on_its_receptive_field_only(shared_out):
+    out = run_lesson("04_what_units_see.py", shared_out)
+    match = re.search(r"worst difference over 3 layers' top units ([\d.e+-]+); a field one pixel smaller changes them by "
+                      r"up to ([\d.]+)\): yes", out)
+    assert match, out
+    assert float(match.group(1)) < 1e-4 < float(match.group(2))
+    assert os.path.getsize(shared_out / "04_what_units_see.png") > 10_000
+
+
+def test_lesson_05_occlusion_drops_the_score_where_the_region_is(shared_out):
+    out = run_lesson("05_occlusion_sensitivity.py", shared_out)
+    match = re.search(r"covers the scored region in (\d+)/(\d+) scenes: yes", out)
+    assert match and match.group(1) == match.group(2) and int(match.group(2)) >= 2, out
+    seconds = float(re.search(r"841 positions, 14 batches\): ([\d.]+) s", out).group(1))
+    assert seconds > 0
+    assert os.path.exists(shared_out / "05_occlusion_sensitivity.png")
+
+
+def test_lesson_07_texture_baseline_gets_stuff_not_things(shared_out):
+    out = run_lesson("07_things_vs_stuff.py", shared_out)
+    match = re.search(r"mean IU ([\d.]+) on stuff vs ([\d.]+) on things", out)
+    assert match, out
+    stuff, things = map(float, match.groups())
+    assert stuff > 0.4 and things < stuff / 2
+    assert os.path.exists(shared_out / "07_things_vs_stuff.png")
+
+
+def test_lesson_08_fcn32s_is_wrong_near_boundaries(shared_out):
+    out = run_lesson("08_fcn32s_resolution.py", shared_out)
+    assert "stage-5 score map 2x2" in out
+    match = re.search(r"within 2 px of a boundary than more than 16 px away \(([\d.]+) vs ([\d.]+)\): yes", out)
+    assert match, out
+    assert float(match.group(1)) + 0.1 < float(match.group(2))
+
+
+def test_lesson_11_dilation_keeps_stride_8_and_costs_memory(shared_out):
+    out = run_lesson("11_dilated_convolution.py", shared_out)
+    match = re.search(r"keeps stride (\d+) \(vs (\d+)\) with a receptive field of (\d+) px \(vs (\d+)\), is more "
+                      r"accurate near boundaries \(([\d.]+) vs ([\d.]+)\), and pays ([\d.]+)x the feature-map memory: yes",
+                      out)
+    assert match, out
+    assert match.group(1, 2) == ("8", "32") and int(match.group(3)) >= int(match.group(4))
+    assert float(match.group(7)) > 1
+
+
+def test_lesson_12_crf_improves_boundaries_and_mean_iou(shared_out):
+    out = run_lesson("12_deeplab_crf.py", shared_out)
+    match = re.search(r"within 3 px of boundaries \(([\d.]+) -> ([\d.]+)\) and mean IU \(([\d.]+) -> ([\d.]+)\): yes", out)
+    assert match, out
+    before, after, iou_before, iou_after = map(float, match.groups())
+    assert after > before and iou_after > iou_before
+    assert os.path.exists(shared_out / "12_deeplab_crf.png")
+
+
+def test_lesson_09_the_half_scale_branch_sees_twice_as_far(shared_out):
+    out = run_lesson("09_image_pyramids.py", shared_out)
+    match = re.search(r"the half-scale branch sees (\d+) px of the input where the full-scale one sees (\d+) px: yes", out)
+    assert match, out
+    assert int(match.group(1)) == 2 * int(match.group(2))
+    assert os.path.exists(shared_out / "09_image_pyramids.png")
 
 
 @pytest.mark.slow
