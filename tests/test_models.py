@@ -13,7 +13,7 @@ SIZES = [(32, 32), (27, 41)]
 @pytest.mark.parametrize("size", SIZES)
 def test_every_model_maps_any_input_size_to_full_resolution_scores(name, size):
     msn.manual_seed(0)
-    model = build_model(name, 5, widths=(4, 4, 6, 6, 6))
+    model = build_model(name, 5, **({} if name == "texture" else dict(widths=(4, 4, 6, 6, 6))))
     x = msn.tensor(np.random.default_rng(0).normal(size=(2, 3) + size).astype(np.float32))
     scores = model(x)
     assert scores.shape == (2, 5) + size
@@ -66,3 +66,17 @@ def test_context_module_starts_as_the_identity():
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="unknown model 'fcn4s'"):
         build_model("fcn4s", 3)
+
+
+def test_texture_descriptors_are_local_histograms():
+    """Each of the 15 responses falls in exactly one of 5 bins, so away from the border (where the
+    9x9 average counts the zero padding) each response's 5 bin shares sum to 1."""
+    from minisegnet.texture import TextureBaseline, filter_bank
+    bank = filter_bank()
+    np.testing.assert_allclose((bank ** 2).sum(axis=(1, 2, 3)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(bank[2:].sum(axis=(1, 2, 3)), 0.0, atol=1e-5)  # derivative filters: zero mean
+    model = TextureBaseline(4)
+    x = msn.tensor(np.random.default_rng(0).normal(size=(1, 3, 24, 24)).astype(np.float32))
+    shares = model.descriptors(x).data.reshape(1, 15, 5, 24, 24)
+    np.testing.assert_allclose(shares[..., 4:-4, 4:-4].sum(axis=2), 1.0, rtol=1e-5)
+    assert [name for name, _ in model.named_parameters()] == ["classifier.weight", "classifier.bias"]
