@@ -71,8 +71,8 @@ for index, c, region in chosen:
                      f"scene {index}: {CLASSES[c].name}, P = {baseline:.2f}"))
 
 figure = plot_occlusion(examples, os.path.join(args.out, "05_occlusion_sensitivity.png"),
-                        f"Occlusion sensitivity of FCN-8s ({SIZE}x{SIZE} grey square, stride {STRIDE}; "
-                        "score: P(class) over the object)", size=SIZE)
+                        f"Occlusion sensitivity of FCN-8s ({SIZE}x{SIZE} square of the mean colour, stride {STRIDE}; "
+                        "score: P(class) over the region)", size=SIZE)
 print(f"\none occlusion map ({len(positions)} positions, {len(positions) // 64 + 1} batches): "
       f"{np.mean(timings):.2f} s on average")
 print(f"claim: the largest drop is where the square covers the scored region in {hits}/{len(chosen)} scenes: "

@@ -85,7 +85,8 @@ def plot_occlusion(examples, path, title, size=None):
     if columns == 3:
         class_legend(fig, y=0.0)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.05 if columns == 3 else 0, 1, 0.97))
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0.6 / height if columns == 3 else 0, 1, 1 - 0.35 / height))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -30,8 +30,8 @@ def _hash(key, d, mask):
 
 
 @njit(cache=True)
-def _find(table, keys, key, d, mask):
-    """Index of ``key`` in the table, or -1."""
+def _probe(table, keys, key, d, mask):
+    """The table slot that holds ``key``, or the empty slot where it would go (linear probing)."""
     slot = _hash(key, d, mask)
     while table[slot] >= 0:
         i = table[slot]
@@ -41,25 +41,23 @@ def _find(table, keys, key, d, mask):
                 same = False
                 break
         if same:
-            return i
+            return slot
         slot = (slot + 1) & mask
-    return -1
+    return slot
+
+
+@njit(cache=True)
+def _find(table, keys, key, d, mask):
+    """Index of ``key`` in the table, or -1."""
+    return table[_probe(table, keys, key, d, mask)]
 
 
 @njit(cache=True)
 def _find_or_insert(table, keys, key, d, mask, count):
     """(index of ``key``, new count): inserts it as point number ``count`` when absent."""
-    slot = _hash(key, d, mask)
-    while table[slot] >= 0:
-        i = table[slot]
-        same = True
-        for k in range(d):
-            if keys[i, k] != key[k]:
-                same = False
-                break
-        if same:
-            return i, count
-        slot = (slot + 1) & mask
+    slot = _probe(table, keys, key, d, mask)
+    if table[slot] >= 0:
+        return table[slot], count
     table[slot] = count
     for k in range(d):
         keys[count, k] = key[k]
