@@ -18,7 +18,7 @@ import time
 
 from _lesson import lesson_arguments, lesson_data, trained_model  # first: command line, output folder, off-screen figures
 
-from minisegnet.data import normalise  # noqa: E402
+from minisegnet.data import THINGS, normalise  # noqa: E402
 from minisegnet.figures import plot_segmentations  # noqa: E402
 from minisegnet.inspect import receptive_field  # noqa: E402
 from minisegnet.train import evaluate, predict  # noqa: E402
@@ -46,7 +46,7 @@ for name, title in NAMES.items():
     model, _, seconds = models[name]
     s = scores[name] = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std,
                                 boundary_width=3)
-    things = sum(s["per_class_iou"][4:]) / 5
+    things = sum(s["per_class_iou"][c] for c in THINGS) / len(THINGS)
     print(f"   {title:26s} {s['pixel_accuracy']:>10.3f} {s['mean_iou']:>8.3f} {things:>10.3f} "
           f"{s['boundary_accuracy']:>14.3f} {seconds:>8.1f}")
 

@@ -23,10 +23,8 @@ import time
 
 from _lesson import lesson_arguments, lesson_data, trained_model  # first: command line, output folder, off-screen figures
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from minisegnet.data import CLASSES, colourise, normalise  # noqa: E402
+from minisegnet.data import CLASSES, normalise  # noqa: E402
+from minisegnet.figures import plot_segmentations  # noqa: E402
 from minisegnet.train import evaluate, predict  # noqa: E402
 
 args = lesson_arguments("Lesson 10: FCN-32s vs FCN-16s vs FCN-8s", quick="a small run in seconds")
@@ -62,24 +60,12 @@ for name, (_, s, _, _) in results.items():
 # --- Figure: the same validation scenes through the three nets ----------------------------------
 count = 5
 images = val_set.images[:count]
-predictions = {name: predict(model, normalise(images, mean, std), device=args.device).argmax(axis=1)
-               for name, (model, _, _, _) in results.items()}
-rows = [("image", [im.transpose(1, 2, 0) for im in images]), ("ground truth", [colourise(l) for l in val_set.labels[:count]])]
-rows += [(f"{name} (mean IU {results[name][1]['mean_iou']:.2f})", [colourise(p) for p in predictions[name]])
-         for name in NAMES]
-fig, axes = plt.subplots(len(rows), count, figsize=(2.0 * count, 2.05 * len(rows)))
-for r, (title, pictures) in enumerate(rows):
-    for c, picture in enumerate(pictures):
-        axes[r, c].imshow(picture, interpolation="nearest")
-        axes[r, c].set_xticks([])
-        axes[r, c].set_yticks([])
-    axes[r, 0].set_ylabel(title, fontsize=9)
-handles = [plt.Rectangle((0, 0), 1, 1, facecolor=np.array(c.colour) / 255, edgecolor="0.4", lw=0.5) for c in CLASSES]
-fig.legend(handles, [f"{c.name} ({c.kind})" for c in CLASSES], loc="lower center", ncol=5, fontsize=8, frameon=False)
-fig.suptitle("Skip connections: FCN-32s paints blobs, FCN-8s recovers shapes and thin structures", fontsize=11)
-fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-figure = os.path.join(args.out, "10_skip_connections.png")
-fig.savefig(figure, dpi=100)
+predictions = [(f"{name} (mean IU {results[name][1]['mean_iou']:.2f})",
+                predict(results[name][0], normalise(images, mean, std), device=args.device).argmax(axis=1))
+               for name in NAMES]
+figure = plot_segmentations(images, val_set.labels[:count], predictions,
+                            os.path.join(args.out, "10_skip_connections.png"),
+                            "Skip connections: FCN-32s paints blobs, FCN-8s recovers shapes and thin structures")
 
 b32, b8 = results["fcn32s"][1]["boundary_accuracy"], results["fcn8s"][1]["boundary_accuracy"]
 m32, m8 = results["fcn32s"][1]["mean_iou"], results["fcn8s"][1]["mean_iou"]

@@ -51,14 +51,13 @@ def lesson_data(args):
     return LessonData(train_set, val_set, mean, std, epochs)
 
 
-def trained_model(name, args, data, **model_kwargs):
+def trained_model(name, args, data):
     """(model, history, seconds spent training) for ``build_model(name)`` trained with the lessons' recipe
     (plain cross-entropy, Adam, lr 0.003 with the poly schedule, batches of 4), cached in
     OUT/models/<name>_n<N>_e<E>_s<seed>/ and resumed from there."""
     msn.manual_seed(args.seed)  # the same initialisation whichever lesson trains it first
-    model = build_model(name, 9, **model_kwargs)
-    tag = name + "".join(f"_{k}{v}" for k, v in sorted(model_kwargs.items()))
-    run_dir = os.path.join(args.out, "models", f"{tag}_n{len(data.train)}_e{data.epochs}_s{args.seed}")
+    model = build_model(name, 9)
+    run_dir = os.path.join(args.out, "models", f"{name}_n{len(data.train)}_e{data.epochs}_s{args.seed}")
     started = time.perf_counter()
     history = fit(model, data.train, val_set=None, mean=data.mean, std=data.std, out_dir=run_dir, resume=True,
         epochs=data.epochs, batch_size=4, lr=0.003, optimizer="adam", seed=args.seed, device=args.device,

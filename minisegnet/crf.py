@@ -40,6 +40,7 @@ import numpy as np
 
 from . import kernels
 from .backend import array_module, to_device
+from .functional.activation import softmax_array
 
 DEFAULTS = dict(w1=10.0, theta_alpha=32.0, theta_beta=12.0, w2=3.0, theta_gamma=3.0, iterations=10)
 EXACT_MAX_PIXELS = 64 * 64
@@ -115,12 +116,6 @@ class LatticeFilter:
         return kernels.lattice_filter(values, self.lattice) / self.factor - values
 
 
-def _softmax(scores):
-    xp = array_module(scores)
-    e = xp.exp(scores - scores.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def unary_from_probabilities(probabilities, floor=1e-8):
     """U_i(l) = -log P_i(l) as (N, C), with P floored so a confident zero does not become infinity."""
     xp = array_module(probabilities)
@@ -177,10 +172,10 @@ def dense_crf(probabilities, image, method="fast", return_energies=False, **para
     else:
         raise ValueError(f"dense_crf: method must be 'fast' or 'exact', got {method!r}")
 
-    q = _softmax(-unary)
+    q = softmax_array(-unary, axis=1)
     energies = [mean_field_energy(q, unary, pairwise)] if return_energies else None
     for _ in range(int(p["iterations"])):
-        q = _softmax(-unary + message(q))
+        q = softmax_array(-unary + message(q), axis=1)
         if return_energies:
             energies.append(mean_field_energy(q, unary, pairwise))
     q = q.T.reshape(c, h, w)

@@ -8,7 +8,7 @@ import pytest
 from minisegnet import crf
 from minisegnet.data import CLASSES, render_scene, train_val_split
 from minisegnet.kernels import lattice_filter, permutohedral_lattice
-from minisegnet.kernels.crf import cpu, reference
+from minisegnet.kernels.crf import reference
 from minisegnet.metrics import boundary_accuracy
 
 

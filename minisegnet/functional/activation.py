@@ -44,6 +44,13 @@ class Tanh(Function):
         return g * (1 - t * t)
 
 
+def softmax_array(x, axis):
+    """softmax on a plain array: exp(x - max) / sum exp(x - max), so exp never overflows."""
+    xp = array_module(x)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def log_softmax_array(x, axis):
     """log_softmax on a plain array: (x - max) - log sum exp(x - max), so exp never overflows."""
     xp = array_module(x)
@@ -73,9 +80,7 @@ class LogSoftmax(Function):
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
-        xp = array_module(x)
-        e = xp.exp(x - x.max(axis=axis, keepdims=True))
-        out = e / e.sum(axis=axis, keepdims=True)
+        out = softmax_array(x, axis)
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
