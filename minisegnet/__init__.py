@@ -28,11 +28,11 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
 from . import cuda, functional, nn, optim  # noqa: E402
-from .engine import Function, Tensor, detect_anomaly, is_grad_enabled, no_grad, tensor  # noqa: E402
+from .engine import Function, Tensor, detect_anomaly, from_numpy, is_grad_enabled, no_grad, tensor  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .random import manual_seed  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "Function", "tensor", "no_grad", "is_grad_enabled", "detect_anomaly", "gradcheck",
+__all__ = ["Tensor", "Function", "tensor", "from_numpy", "no_grad", "is_grad_enabled", "detect_anomaly", "gradcheck",
            "GradcheckError", "manual_seed", "functional", "nn", "optim", "cuda"]

@@ -12,6 +12,16 @@ Reverse mode in three pieces:
   10,000 ops does not hit Python's recursion limit) and visits it in reverse,
   handing each node the sum of the gradients flowing into it.
 
+Two guards keep a gradient from being silently wrong (PyTorch refuses the same things):
+
+* a backward pass frees what the forward saved, so a second ``backward()`` through the
+  same graph raises instead of adding the gradients twice (``retain_graph=True`` keeps it);
+* every Tensor has a version counter that its in-place methods (``add_``, ``copy_``, ...,
+  which the optimizers use) increase; backward refuses an input saved by the forward pass
+  whose version has changed since. On the CPU the NumPy arrays a graph saved are also
+  read-only while that graph lives, so ``x.data[...] = 0`` behind the engine's back raises
+  NumPy's "assignment destination is read-only" instead of corrupting the gradient.
+
 The ops themselves live in ``minisegnet.functional``, one family per file.
 """
 import contextlib
@@ -64,9 +74,62 @@ class Context:
         # Backward functions use it to skip work nobody will read.
         self.needs_input_grad = needs_input_grad
         self.saved = ()
+        self.saved_versions = ()  # (input position, version) of each input tensor whose array was saved
+        self.freed = False
+        self._frozen = []
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
+
+    def check_versions(self, op):
+        """Refuse to run backward if a saved input was changed in place since the forward pass."""
+        for i, version in self.saved_versions:
+            now = self.inputs[i]._version
+            if now != version:
+                raise RuntimeError(
+                    f"{op}: input {i} (shape {self.inputs[i].shape}) was modified in place after {op} saved it "
+                    f"for backward (version {version}, now {now}), so its gradient would be wrong; compute the "
+                    "forward pass again after the change (e.g. after optimizer.step()), or change a copy")
+
+    def freeze_saved(self):
+        """Make the saved NumPy arrays read-only while this graph lives (CuPy has no such flag)."""
+        for a in self.saved:
+            if isinstance(a, np.ndarray) and (id(a) in _frozen or a.flags.writeable):
+                entry = _frozen.setdefault(id(a), [a, 0])
+                entry[1] += 1
+                a.flags.writeable = False
+                self._frozen.append(a)
+
+    def free(self):
+        """Drop what the forward saved (after backward, or when the graph is garbage-collected)."""
+        for a in self._frozen:
+            _release(a)
+        self._frozen = []
+        self.saved = ()
+        self.freed = True
+
+    def __del__(self):
+        self.free()
+
+
+# id(array) -> [array, number of live graphs that froze it]: an array saved by two ops stays
+# read-only until both are freed; only arrays the engine itself made read-only are thawed.
+_frozen = {}
+
+
+def _release(array):
+    entry = _frozen[id(array)]
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _frozen[id(array)]
+        _set_writeable(array, True)
+
+
+def _set_writeable(array, flag):
+    try:
+        array.flags.writeable = flag
+    except ValueError:  # a view of an array that is itself read-only: stays read-only
+        pass
 
 
 class Function:
@@ -104,6 +167,9 @@ class Function:
             result.requires_grad = True
             ctx.function = cls
             ctx.inputs = args
+            ctx.saved_versions = tuple((i, a._version) for i, a in enumerate(args)
+                                       if isinstance(a, Tensor) and any(s is a.data for s in ctx.saved))
+            ctx.freeze_saved()
             result._ctx = ctx
         return result
 
@@ -113,6 +179,9 @@ class Tensor:
 
     data:  numpy.ndarray (device "cpu") or cupy.ndarray (device "cuda")
     grad:  array of the same backend, shape and dtype, or None until a backward reaches it
+
+    Change values in place through the methods ``copy_``, ``add_``, ``mul_`` and ``zero_``:
+    they count versions, so a backward pass that saved the old values refuses to run.
     """
 
     __array_ufunc__ = None  # so that ndarray * Tensor calls Tensor.__rmul__, not NumPy
@@ -121,6 +190,7 @@ class Tensor:
         self.data = data
         self.grad = None
         self._ctx = None  # the Context of the Function that produced this tensor
+        self._version = 0  # how many in-place changes this tensor's values have had
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -172,6 +242,56 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
+    # --- in-place changes (counted, so a stale backward is caught) -----------
+    def _write(self, update):
+        """Apply ``update(array)`` to this tensor's array in place and count a new version.
+        A graph that saved the array keeps it read-only; the write goes through anyway (as in
+        PyTorch) and that graph's backward then refuses, naming its op."""
+        array = self.data
+        frozen = id(array) in _frozen
+        if frozen:
+            _set_writeable(array, True)
+        try:
+            update(array)
+        finally:
+            if frozen:
+                _set_writeable(array, False)
+        self._version += 1
+        return self
+
+    def copy_(self, source):
+        """self <- source (broadcast, cast to self's dtype), in place."""
+        source = source.data if isinstance(source, Tensor) else source
+        xp = backend.array_module(self.data)
+        source = backend.to_device(xp.asarray(source) if not backend.is_cupy_array(source) else source,
+                                   self.device)
+        if not xp.can_cast(source.dtype, self.dtype, casting="same_kind"):
+            raise TypeError(f"copy_: cannot copy {source.dtype} values into a {self.dtype} tensor")
+        return self._write(lambda a: xp.copyto(a, source, casting="same_kind"))
+
+    def add_(self, other, alpha=1):
+        """self <- self + alpha * other, in place (the optimizers' update)."""
+        other = other.data if isinstance(other, Tensor) else other
+
+        def update(a):
+            a += other if alpha == 1 else alpha * other
+        return self._write(update)
+
+    def mul_(self, factor):
+        """self <- self * factor, in place."""
+        factor = factor.data if isinstance(factor, Tensor) else factor
+
+        def update(a):
+            a *= factor
+        return self._write(update)
+
+    def zero_(self):
+        """self <- 0, in place."""
+
+        def update(a):
+            a[...] = 0
+        return self._write(update)
+
     # --- operators: thin wrappers over minisegnet.functional ----------------
     def __add__(self, other): return _F().add(self, other)
     def __radd__(self, other): return _F().add(other, self)
@@ -196,8 +316,12 @@ class Tensor:
     def permute(self, *axes): return _F().transpose(self, *axes)
 
     # --- the backward pass ------------------------------------------------
-    def backward(self, grad=None):
-        """Accumulate d self / d leaf into every leaf's .grad that requires it."""
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d self / d leaf into every leaf's .grad that requires it.
+
+        The graph's saved arrays are freed on the way (as in PyTorch), so a second backward
+        through it raises; ``retain_graph=True`` keeps them for another pass. (Stricter than
+        PyTorch, which lets a second pass through ops that saved nothing go by.)"""
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad (no leaf in its graph requires grad)")
         xp = backend.array_module(self.data)
@@ -221,14 +345,22 @@ class Tensor:
                 node.grad = g.copy() if node.grad is None else node.grad + g
                 continue
             ctx = node._ctx
+            op = ctx.function.op_name()
+            if ctx.freed:
+                raise RuntimeError(f"backward: the graph through {op} (output shape {node.shape}) was already "
+                                   "freed by an earlier backward(); call backward(retain_graph=True) the first time "
+                                   "to go through a graph twice, or compute the forward pass again")
+            ctx.check_versions(op)
             input_grads = ctx.function.backward(ctx, g)
+            if not retain_graph:
+                ctx.free()
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             for parent, needs, pg in zip(ctx.inputs, ctx.needs_input_grad, input_grads):
                 if not needs or pg is None:
                     continue
                 if _state["detect_anomaly"]:
-                    _check_finite(ctx.function.op_name(), "backward gradient", pg)
+                    _check_finite(op, "backward gradient", pg)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
 
@@ -259,19 +391,28 @@ def _topological_order(root):
 
 
 def tensor(data, requires_grad=False, dtype=None, device="cpu"):
-    """Make a Tensor from a list, scalar or array.
+    """Make a Tensor from a list, scalar, array or Tensor; the values are always copied.
 
-    Floating-point arrays keep their dtype (float64 stays float64); Python floats
-    become float32, Python ints int64, unless ``dtype`` says otherwise.
+    Like ``torch.tensor``: changing the source afterwards never changes the tensor (use
+    ``from_numpy`` to share a NumPy array's memory instead). Floating-point arrays keep their
+    dtype (float64 stays float64); Python floats become float32, Python ints int64, unless
+    ``dtype`` says otherwise. The result is a new leaf, cut from any graph.
     """
     if isinstance(data, Tensor):
         data = data.data
     device = backend.check_device(device)
-    if backend.is_cupy_array(data) or isinstance(data, np.ndarray) or isinstance(data, np.generic):
-        array = data if dtype is None else data.astype(dtype, copy=False)
+    if backend.is_cupy_array(data) or isinstance(data, (np.ndarray, np.generic)):
+        array = data.astype(data.dtype if dtype is None else dtype, copy=True)
     else:
-        array = np.asarray(data, dtype=dtype)
+        array = np.array(data, dtype=dtype)
         if dtype is None and array.dtype == np.float64:
             array = array.astype(np.float32)
-    array = backend.to_device(array, device)
+    array = backend.to_device(array, device)  # a copy already; moving it is a second one only across devices
     return Tensor(array, requires_grad=requires_grad)
+
+
+def from_numpy(array):
+    """A CPU Tensor that shares ``array``'s memory (``torch.from_numpy``): writes to one show in the other."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)

@@ -10,7 +10,7 @@ is compared with the analytic gradient that backward() produces, in float64.
 import numpy as np
 
 from . import backend
-from .engine import Tensor
+from .engine import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -39,7 +39,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=200, see
     projection = xp.asarray(rng.standard_normal(out.shape))  # a random direction: checks every output at once
 
     def objective():
-        return float((fn(*inputs).data * projection).sum())
+        with no_grad():  # the perturbed passes need no graph
+            return float((fn(*inputs).data * projection).sum())
 
     for t in checked:
         t.grad = None
@@ -50,22 +51,24 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=200, see
         if not (isinstance(t, Tensor) and t.requires_grad):
             continue
         analytic = backend.to_device(t.grad, "cpu") if t.grad is not None else np.zeros(t.shape)
-        flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
-        n = flat.size
+        n = t.size
         indices = np.arange(n) if n <= max_elements else np.sort(rng.choice(n, max_elements, replace=False))
         for i in indices:
-            original = flat[i].item()
-            flat[i] = original + eps
+            # Perturb the input's own array at a multi-index: a flattened view would be a copy
+            # for a non-contiguous array, and the perturbation would never reach the input.
+            index = np.unravel_index(i, t.shape)
+            original = t.data[index].item()
+            t.data[index] = original + eps
             plus = objective()
-            flat[i] = original - eps
+            t.data[index] = original - eps
             minus = objective()
-            flat[i] = original
+            t.data[index] = original
             numeric = (plus - minus) / (2 * eps)
-            a = analytic.reshape(-1)[i]
+            a = analytic[index]
             error = abs(a - numeric)
             excess = error - (atol + rtol * abs(numeric))
             if worst is None or excess > worst[0]:
-                worst = (excess, k, np.unravel_index(i, t.shape), a, numeric, error / max(abs(numeric), 1e-12))
+                worst = (excess, k, index, a, numeric, error / max(abs(numeric), 1e-12))
     if worst[0] > 0:
         _, k, index, a, numeric, rel = worst
         message = (f"gradcheck failed: input {k} at index {tuple(int(j) for j in index)}: analytic {a:.8g}, "

@@ -167,7 +167,7 @@ class ContextModule(nn.Module):
                 w = np.zeros(layer.weight.shape)
                 centre = layer.kernel_size[0] // 2
                 w[np.arange(channels), np.arange(channels), centre, centre] = 1.0
-                layer.weight.data[...] = w
+                layer.weight.copy_(w)
                 nn.init.zeros_(layer.bias)
 
     def forward(self, x):

@@ -1,8 +1,10 @@
 """Optimizers: SGD with momentum and weight decay, and Adam.
 
-They update ``param.data`` in place from ``param.grad`` (outside the graph) and
-keep their per-parameter state in plain arrays, so ``state_dict()`` can be
-saved with a checkpoint and training resumed exactly.
+They update each parameter in place from ``param.grad`` (outside the graph) with
+``param.add_``, which counts a new version, so a backward pass through a graph built
+before the step refuses to run (as in PyTorch). They keep their per-parameter state in
+plain arrays, so ``state_dict()`` can be saved with a checkpoint and training resumed
+exactly; state dicts going out and coming in are copies, never shared with the optimizer.
 """
 import numpy as np
 
@@ -30,31 +32,53 @@ class Optimizer:
             if p.grad is not None:
                 self.update(p, p.grad, state)
 
+    # The state each kind of optimizer keeps per parameter; a state dict with other keys
+    # (Adam's m and v loaded into SGD, say) is refused rather than silently dropped.
+    state_keys = ()
+
     def state_dict(self):
-        """Flat name -> NumPy array dict, ready for ``nn.save_npz_atomic``."""
+        """Flat name -> NumPy array dict (copies), ready for ``nn.save_npz_atomic``:
+        ``step_count``, ``lr`` and ``{parameter index}.{key}`` for each piece of state."""
         out = {"step_count": np.asarray(self.step_count), "lr": np.asarray(self.lr)}
         for i, state in enumerate(self.state):
             for key, value in state.items():
-                out[f"{i}.{key}"] = backend.to_device(value, "cpu")
+                out[f"{i}.{key}"] = np.array(backend.to_device(value, "cpu"), copy=True)
         return out
 
     def load_state_dict(self, state):
+        """Load a state dict made by ``state_dict()`` of the same kind of optimizer over parameters
+        of the same shapes; the arrays are copied (as in PyTorch). Refuses, naming the entry,
+        state for a parameter index this optimizer does not have, a key this kind of optimizer
+        does not keep, or a shape that does not match."""
+        name = f"{type(self).__name__}.load_state_dict"
+        for key in ("step_count", "lr"):
+            if key not in state:
+                raise ValueError(f"{name}: the state dict has no {key!r} entry (entries: {sorted(state)[:6]})")
+        new_state = [dict() for _ in self.params]
+        for entry, value in state.items():
+            if entry in ("step_count", "lr"):
+                continue
+            index, _, key = entry.partition(".")
+            if not index.isdigit() or int(index) >= len(self.params):
+                raise ValueError(f"{name}: entry {entry!r} is for parameter {index}, but this optimizer has "
+                                 f"{len(self.params)} parameters (state from another model?)")
+            if key not in self.state_keys:
+                raise ValueError(f"{name}: entry {entry!r} holds {key!r}, which {type(self).__name__} does not "
+                                 f"keep (it keeps {list(self.state_keys)}); state from another kind of optimizer?")
+            p = self.params[int(index)]
+            if tuple(np.shape(value)) != p.shape:
+                raise ValueError(f"{name}: state {entry} has shape {tuple(np.shape(value))}, parameter {index} "
+                                 f"has {p.shape}")
+            new_state[int(index)][key] = backend.to_device(np.array(value, dtype=p.dtype, copy=True), p.device)
         self.step_count = int(state["step_count"])
         self.lr = float(state["lr"])
-        self.state = [dict() for _ in self.params]
-        for name, value in state.items():
-            if name in ("step_count", "lr"):
-                continue
-            index, key = name.split(".", 1)
-            p = self.params[int(index)]
-            if tuple(value.shape) != p.shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: state {name} has shape "
-                                 f"{tuple(value.shape)}, parameter {index} has {p.shape}")
-            self.state[int(index)][key] = backend.to_device(np.asarray(value, dtype=p.dtype), p.device)
+        self.state = new_state
 
 
 class SGD(Optimizer):
     """v <- momentum v + (g + weight_decay w);  w <- w - lr v   (PyTorch's form)."""
+
+    state_keys = ("velocity",)
 
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr)
@@ -70,11 +94,13 @@ class SGD(Optimizer):
                 state["velocity"] *= self.momentum
                 state["velocity"] += g
             g = state["velocity"]
-        p.data -= self.lr * g
+        p.add_(g, alpha=-self.lr)
 
 
 class Adam(Optimizer):
     """Kingma & Ba (2015): running means of g and g^2, bias-corrected, step lr m / (sqrt(v) + eps)."""
+
+    state_keys = ("m", "v")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
@@ -94,4 +120,4 @@ class Adam(Optimizer):
         t = self.step_count
         m_hat = state["m"] / (1 - b1 ** t)
         v_hat = state["v"] / (1 - b2 ** t)
-        p.data -= (self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+        p.add_((-self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False))

@@ -123,3 +123,97 @@ def test_anomaly_detection_reports_non_finite_results():
                 F.log(x)
     with np.errstate(divide="ignore"):
         assert not np.isfinite(F.log(x).data).all()  # off by default
+
+
+# --- the guards that keep a gradient from being silently wrong (PyTorch refuses the same) ---
+
+def test_a_second_backward_through_a_freed_graph_raises():
+    x = leaf([1.0, -2.0])
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match=r"backward: the graph through .* was already freed.*retain_graph=True"):
+        y.backward()
+    np.testing.assert_allclose(x.grad, [2.0, -4.0])  # not doubled
+
+
+def test_retain_graph_allows_a_second_pass_that_accumulates():
+    x = leaf([1.0, -2.0])
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad, [4.0, -8.0])
+
+
+def test_a_new_graph_through_a_freed_intermediate_also_raises():
+    x = leaf([3.0])
+    a = x * x
+    a.sum().backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        (a * 2.0).sum().backward()
+
+
+def test_writing_a_saved_array_behind_the_engines_back_is_refused():
+    x, w = leaf([1.0, 2.0, 3.0]), leaf([4.0, 5.0, 6.0])
+    y = (x * w).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[...] = 10  # would make w.grad 10s
+    y.backward()
+    np.testing.assert_allclose(w.grad, [1.0, 2.0, 3.0])
+    x.data[...] = 10  # the graph is freed: the array is writable again
+    np.testing.assert_allclose(x.data, 10.0)
+
+
+def test_an_in_place_change_after_forward_is_caught_at_backward_naming_the_op():
+    x, w = leaf([1.0, 2.0, 3.0]), leaf([4.0, 5.0, 6.0])
+    y = (x * w).sum()
+    x.add_(np.full(3, 7.0))
+    with pytest.raises(RuntimeError, match=r"mul: input 0 \(shape \(3,\)\) was modified in place.*version 0, now 1"):
+        y.backward()
+
+
+def test_a_backward_after_optimizer_step_is_refused():
+    w = msn.nn.Parameter(np.array([1.0, 2.0]))
+    opt = msn.optim.SGD([w], lr=0.1)
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="mul: input .* modified in place"):
+        loss.backward()
+
+
+def test_an_unrelated_graph_that_is_dropped_leaves_arrays_writable():
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()
+    assert not x.data.flags.writeable
+    del y  # the graph is gone, so nothing can be corrupted any more
+    assert x.data.flags.writeable
+
+
+def test_an_array_that_was_read_only_before_stays_read_only():
+    array = np.ones(3)
+    array.flags.writeable = False
+    x = msn.from_numpy(array).requires_grad_()
+    (x * x).sum().backward()
+    assert not array.flags.writeable
+
+
+def test_tensor_copies_and_from_numpy_shares():
+    array = np.arange(3.0)
+    copied, shared = msn.tensor(array), msn.from_numpy(array)
+    array[0] = 42.0
+    assert copied.data[0] == 0.0  # torch.tensor copies
+    assert shared.data[0] == 42.0  # torch.from_numpy shares
+    t = msn.tensor(copied)
+    t.data[1] = -1.0
+    assert copied.data[1] == 1.0
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
+        msn.from_numpy([1.0])
+
+
+def test_gradcheck_perturbs_non_contiguous_inputs():
+    base = np.random.default_rng(0).normal(size=(4, 6))
+    x = msn.from_numpy(base.T).requires_grad_()  # a transposed view: not contiguous
+    assert not x.data.flags.c_contiguous
+    assert msn.gradcheck(lambda a: (a * a).sum(axis=0), x)
+    wrong = msn.gradcheck(lambda a: F.mul(a, a.detach()).sum(), x, raise_on_failure=False)
+    assert wrong is False  # d/dx of x * stop_gradient(x) is x, not 2x: the check must see it

@@ -139,3 +139,52 @@ def test_optimizer_errors():
         optim.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="Adam: learning rate must be positive, got -1"):
         optim.Adam([nn.Parameter(np.ones(2))], lr=-1)
+
+
+def test_load_state_dict_copies_so_training_never_changes_the_dict():
+    state = TinyNet().state_dict()
+    before = {k: v.copy() for k, v in state.items()}
+    a, b = TinyNet().load_state_dict(state), TinyNet().load_state_dict(state)
+    opt = optim.SGD(a.parameters(), lr=0.5)
+    x = msn.tensor(np.random.default_rng(0).normal(size=(1, 3, 8, 8)))
+    a(x).sum().backward()
+    opt.step()
+    for k in state:
+        np.testing.assert_array_equal(state[k], before[k])  # the caller's dict is untouched
+    assert not np.array_equal(a.state_dict()["score.weight"], b.state_dict()["score.weight"])  # no sharing
+
+
+@pytest.mark.parametrize("make", [lambda p: optim.SGD(p, lr=0.1, momentum=0.9), lambda p: optim.Adam(p, lr=0.1)])
+def test_optimizer_state_dicts_are_copies_both_ways(make):
+    w = nn.Parameter(np.ones(3))
+    opt = make([w])
+    (w * w).sum().backward()
+    opt.step()
+    saved = opt.state_dict()
+    snapshot = {k: np.array(v) for k, v in saved.items()}
+    w.grad = None
+    (w * w).sum().backward()
+    opt.step()  # must not change the dict handed out before
+    for k in saved:
+        np.testing.assert_array_equal(saved[k], snapshot[k])
+    other = make([nn.Parameter(np.ones(3))])
+    other.load_state_dict(saved)
+    other.params[0].grad = np.ones(3)
+    other.step()  # must not change the dict it loaded
+    for k in saved:
+        np.testing.assert_array_equal(saved[k], snapshot[k])
+
+
+def test_optimizer_state_from_another_model_or_optimizer_is_refused():
+    big = [nn.Parameter(np.ones(3)), nn.Parameter(np.ones(2))]
+    adam = optim.Adam(big, lr=0.1)
+    for p in big:
+        (p * p).sum().backward()
+    adam.step()
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: entry '1.m' is for parameter 1, but this optimizer "
+                                         r"has 1 parameters"):
+        optim.Adam([nn.Parameter(np.ones(3))], lr=0.1).load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: entry '0.m' holds 'm', which SGD does not keep"):
+        optim.SGD(big, lr=0.1, momentum=0.9).load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: state 0.m has shape \(3,\), parameter 0 has \(4,\)"):
+        optim.Adam([nn.Parameter(np.ones(4)), nn.Parameter(np.ones(2))], lr=0.1).load_state_dict(adam.state_dict())

@@ -3,14 +3,12 @@ import math
 
 import numpy as np
 
-from .. import backend
 from ..functional.conv import bilinear_upsampling_weight
 from ..random import generator
 
 
 def _fill(param, values):
-    param.data[...] = backend.to_device(values.astype(param.dtype), param.device)
-    return param
+    return param.copy_(values.astype(param.dtype))  # counted as an in-place change, like torch.nn.init
 
 
 def fan_in(shape):

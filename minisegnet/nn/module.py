@@ -88,7 +88,11 @@ class Module:
         return OrderedDict((name, np.array(p.numpy(), copy=True)) for name, p in self.named_parameters())
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; refuse missing, unexpected or mis-shaped entries."""
+        """Copy arrays into the parameters; refuse missing, unexpected or mis-shaped entries.
+
+        The values are copied (as in PyTorch), so training afterwards never changes ``state``
+        and two models loaded from one dict do not share weights. Each parameter keeps its
+        array, dtype and device (``Parameter.copy_``), and counts a new version."""
         own = dict(self.named_parameters())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -104,7 +108,7 @@ class Module:
                 problems.append("mis-shaped entries [" + "; ".join(wrong) + "]")
             raise ValueError(f"load_state_dict ({type(self).__name__}): " + ", ".join(problems))
         for name, p in own.items():
-            p.data = backend.to_device(np.asarray(state[name], dtype=p.dtype), p.device)
+            p.copy_(np.asarray(state[name]).astype(p.dtype, copy=False))
         return self
 
     def __repr__(self):
