@@ -3,14 +3,18 @@ field, top-activating patches, and occlusion sensitivity.
 
 Analytic receptive fields follow Araujo, Norris & Sim, "Computing Receptive Fields of
 Convolutional Neural Networks" (Distill, 2019). For layers l = 1..L with kernel k_l (dilation
-counted as an effective kernel d(k-1)+1), stride s_l and left padding p_l, from the input up:
+counted as an effective kernel d(k-1)+1), stride s_l and left padding p_l, from the input up,
+on each axis (rows and columns separately: a 1x7 kernel widens the field only along columns):
 
     r_l = r_{l-1} + (k_l - 1) j_{l-1}        receptive field size (r_0 = 1)
     j_l = j_{l-1} s_l                        effective stride, "jump" (j_0 = 1)
     P_l = P_{l-1} + p_l j_{l-1}              effective padding (P_0 = 0)
 
 and unit u of layer l sees input pixels u j_l - P_l ... u j_l - P_l + r_l - 1 (padding does not
-change the size, only where the window sits).
+change the size, only where the window sits): a rectangle, rows and columns each by their own
+numbers. The recursion is ``functional._geometry.fields_after_each``, the same code that places
+the units for FCN's crop offsets (``functional.crop_offset``), so the two cannot disagree; P_l is
+read from it as (r_l - 1)/2 minus the centre of unit 0's field.
 """
 import heapq
 from collections import namedtuple
@@ -20,8 +24,34 @@ import numpy as np
 from . import functional as F
 from .backend import to_device
 from .engine import no_grad, tensor
+from .functional._geometry import fields_after_each
 
-LayerRF = namedtuple("LayerRF", "name kind kernel stride padding dilation size jump effective_padding")
+
+class LayerRF(namedtuple("LayerRF", "name kind kernel stride padding dilation sizes jumps effective_paddings")):
+    """One row of a receptive-field table: the layer (kernel, stride, padding, dilation as (rows, cols)) and
+    the field of its units per axis (rows, cols): ``sizes`` r, ``jumps`` j and ``effective_paddings`` P, in
+    input pixels. Unit (y, x) sees rows y j[0] - P[0] ... + r[0] - 1 and columns x j[1] - P[1] ... + r[1] - 1.
+
+    ``size``, ``jump`` and ``effective_padding`` give the single number of a square field (the Distill
+    tables' columns) and refuse a field that differs between rows and columns."""
+
+    def _one(self, what, pair):
+        if pair[0] != pair[1]:
+            raise ValueError(f"receptive_field: {self.name} ({self.kind}) has {what} {pair[0]} along rows but "
+                             f"{pair[1]} along columns; read .{what}s for both")
+        return pair[0]
+
+    @property
+    def size(self):
+        return self._one("size", self.sizes)
+
+    @property
+    def jump(self):
+        return self._one("jump", self.jumps)
+
+    @property
+    def effective_padding(self):
+        return self._one("effective_padding", self.effective_paddings)
 
 
 def spatial_layers(model_or_layers, prefix=""):
@@ -43,19 +73,25 @@ def spatial_layers(model_or_layers, prefix=""):
 
 def receptive_field_table(layers):
     """One LayerRF row per spatial layer of a path from the input (a list, or an nn.Sequential)."""
-    rows, size, jump, padding = [], 1, 1, 0
-    for name, layer in spatial_layers(layers):
+    named = spatial_layers(layers)
+    for name, layer in named:
         if layer.coordinate_kind in ("transposed", "resize"):
             raise ValueError(f"receptive_field: {name} is an upsampling layer ({type(layer).__name__}); describe "
                              "each branch from the input up to its score layer, before any upsampling")
-        k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
-        d = getattr(layer, "dilation", (1, 1))[0]
-        effective_kernel = d * (k - 1) + 1
-        size += (effective_kernel - 1) * jump
-        padding += p * jump
-        jump *= s
-        rows.append(LayerRF(name, type(layer).__name__, k, s, p, d, size, jump, padding))
+    rows = []
+    for (name, layer), fields in zip(named, fields_after_each([layer for _, layer in named])):
+        sizes = tuple(_whole(f.size) for f in fields)
+        jumps = tuple(_whole(f.jump) for f in fields)
+        paddings = tuple(_whole((f.size - 1) / 2 - f.centre) for f in fields)
+        rows.append(LayerRF(name, type(layer).__name__, tuple(layer.kernel_size), tuple(layer.stride),
+                            tuple(layer.padding), tuple(getattr(layer, "dilation", (1, 1))), sizes, jumps, paddings))
     return rows
+
+
+def _whole(fraction):
+    """Window layers alone keep every field number a whole number of pixels."""
+    assert fraction.denominator == 1, fraction
+    return int(fraction)
 
 
 def receptive_field(model_or_layers):
@@ -70,8 +106,9 @@ def receptive_field(model_or_layers):
 
 def unit_box(row, y, x):
     """The input pixels (top, bottom, left, right), inclusive, that unit (y, x) of a layer sees."""
-    top, left = y * row.jump - row.effective_padding, x * row.jump - row.effective_padding
-    return top, top + row.size - 1, left, left + row.size - 1
+    (size_y, size_x), (jump_y, jump_x), (pad_y, pad_x) = row.sizes, row.jumps, row.effective_paddings
+    top, left = y * jump_y - pad_y, x * jump_x - pad_x
+    return top, top + size_y - 1, left, left + size_x - 1
 
 
 def clip_box(box, height, width):
@@ -125,7 +162,7 @@ def top_activating_patches(activation_fn, images, channel, row, k=9, batch_size=
     """R-CNN's visualisation (Girshick et al.): scan ``images`` (N, 3, H, W) in batches, keep the k
     largest activations of one channel of a layer (``activation_fn(x)`` returns that layer's map),
     and crop each one's receptive field (``row``: the layer's LayerRF) from its image, padded with
-    ``fill`` where the field leaves the image. Returns [(value, image index, (y, x), patch (3, r, r))]."""
+    ``fill`` where the field leaves the image. Returns [(value, image index, (y, x), patch (3, r_rows, r_cols))]."""
     best = []  # a min-heap of (value, image, y, x)
     with no_grad():
         for start in range(0, len(images), batch_size):
@@ -143,7 +180,7 @@ def top_activating_patches(activation_fn, images, channel, row, k=9, batch_size=
     for value, index, y, x in sorted(best, reverse=True):
         top, bottom, left, right = unit_box(row, y, x)
         image = images[index]
-        patch = np.full((image.shape[0], row.size, row.size), fill, dtype=image.dtype)
+        patch = np.full((image.shape[0],) + row.sizes, fill, dtype=image.dtype)
         t, b, l, r = clip_box((top, bottom, left, right), image.shape[1], image.shape[2])
         patch[:, t - top:b - top + 1, l - left:r - left + 1] = image[:, t:b + 1, l:r + 1]
         results.append((value, index, (y, x), patch))

@@ -8,8 +8,16 @@ n_ij = pixels of class i predicted as j), with t_i = sum_j n_ij pixels of class 
     mean IU              (1/n_cl) sum_i n_ii / (t_i + sum_j n_ji - n_ii)
     frequency weighted   (sum_k t_k)^-1 sum_i t_i n_ii / (t_i + sum_j n_ji - n_ii)
 
-Pixels labelled ``ignore_index`` are excluded. A class absent from the ground truth (t_i = 0)
-has no accuracy or IU of its own (NaN) and is left out of the means, as numpy.nanmean does.
+Pixels labelled ``ignore_index`` are excluded. The means skip NaNs (numpy.nanmean), as the FCN
+reference code (``score.py``: ``iu = diag / (rows + cols - diag)``, then ``nanmean``) does:
+
+* a class absent from the ground truth (t_i = 0) has no accuracy of its own (NaN);
+* a class has no IU of its own only when it is absent from the ground truth *and* never
+  predicted (t_i + sum_j n_ji = 0). A class that is predicted but absent has IU 0 and
+  counts in the mean: its false positives are a real error.
+
+The frequency-weighted IU weights each class by t_i, so a class absent from the ground
+truth weighs nothing either way.
 """
 import numpy as np
 
@@ -21,11 +29,34 @@ def _as_numpy(a):
     return to_device(np.asarray(data) if not hasattr(data, "get") else data, "cpu")
 
 
-def confusion_matrix(pred, target, num_classes, ignore_index=255):
-    """(num_classes, num_classes) int64 counts; rows ground truth, columns prediction."""
-    pred, target = _as_numpy(pred).ravel(), _as_numpy(target).ravel()
+def _labels(pred, target, op):
+    """pred and target as integer label arrays of the same shape, or a clear error: a prediction of
+    another shape (even with as many pixels) is not pixel-aligned with its target, and a float label
+    such as 1.7 is not a class (casting would silently count it as class 1)."""
+    pred, target = _as_numpy(pred), _as_numpy(target)
     if pred.shape != target.shape:
-        raise ValueError(f"confusion_matrix: prediction has {pred.size} pixels, target {target.size}")
+        raise ValueError(f"{op}: prediction shape {pred.shape} differs from target shape {target.shape}")
+    labels = []
+    for name, a in (("prediction", pred), ("target", target)):
+        if a.dtype.kind == "f":
+            bad = ~np.isfinite(a) | (a != np.floor(a))
+            if bad.any():
+                raise ValueError(f"{op}: {name} labels must be whole class numbers, got "
+                                 f"{np.unique(a[bad])[:10].tolist()}")
+            a = a.astype(np.int64)
+        elif a.dtype.kind not in "iub":
+            raise ValueError(f"{op}: {name} labels must be integers, got dtype {a.dtype}")
+        labels.append(a)
+    return labels
+
+
+def confusion_matrix(pred, target, num_classes, ignore_index=255):
+    """(num_classes, num_classes) int64 counts; rows ground truth, columns prediction.
+
+    pred and target: integer labels of the same shape (any shape); float arrays are accepted
+    only when every value is a whole number."""
+    pred, target = _labels(pred, target, "confusion_matrix")
+    pred, target = pred.ravel(), target.ravel()
     keep = target != ignore_index
     pred, target = pred[keep], target[keep]
     for name, labels in (("target", target), ("prediction", pred)):
@@ -33,8 +64,8 @@ def confusion_matrix(pred, target, num_classes, ignore_index=255):
         if bad.any():
             raise ValueError(f"confusion_matrix: {name} labels {np.unique(labels[bad])[:10].tolist()} are outside "
                              f"[0, {num_classes}) and are not ignore_index={ignore_index}")
-    return np.bincount(num_classes * target.astype(np.int64) + pred, minlength=num_classes ** 2).reshape(
-        num_classes, num_classes)
+    return np.bincount(num_classes * target.astype(np.int64) + pred.astype(np.int64),
+                       minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
 def scores_from_confusion(n):
@@ -43,15 +74,16 @@ def scores_from_confusion(n):
     correct = np.diag(n)
     truth = n.sum(axis=1)           # t_i
     predicted = n.sum(axis=0)       # sum_j n_ji
+    union = truth + predicted - correct
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class_accuracy = np.where(truth > 0, correct / truth, np.nan)
-        per_class_iou = np.where(truth > 0, correct / (truth + predicted - correct), np.nan)
+        per_class_iou = np.where(union > 0, correct / union, np.nan)  # NaN: neither in truth nor predicted
     total = truth.sum()
-    present = truth > 0
+    present = truth > 0  # these classes have union > 0, so an IU
     return {
         "pixel_accuracy": correct.sum() / total if total else np.nan,
         "mean_accuracy": np.nanmean(per_class_accuracy) if present.any() else np.nan,
-        "mean_iou": np.nanmean(per_class_iou) if present.any() else np.nan,
+        "mean_iou": np.nanmean(per_class_iou) if (union > 0).any() else np.nan,
         "fw_iou": (truth[present] * per_class_iou[present]).sum() / total if total else np.nan,
         "per_class_iou": per_class_iou,
         "per_class_accuracy": per_class_accuracy,
@@ -113,6 +145,7 @@ def boundary_accuracy(pred, target, width, ignore_index=255):
     pred, target = _as_numpy(pred), _as_numpy(target)
     if pred.ndim == target.ndim + 1:
         pred = pred.argmax(axis=1)
+    pred, target = _labels(pred, target, "boundary_accuracy")
     band = boundary_mask(target, width, ignore_index)
     if not band.any():
         return np.nan

@@ -71,6 +71,52 @@ def test_empirical_box_equals_the_analytic_box_on_the_library_fcn(stage):
     assert box == clip_box(unit_box(row, *unit), size, size)
 
 
+def test_a_1x7_convolution_has_a_1x7_field_and_strides_count_per_axis():
+    (row,) = receptive_field([nn.Conv2d(1, 1, (1, 7))])
+    assert row.sizes == (1, 7) and row.jumps == (1, 1) and row.effective_paddings == (0, 0)
+    assert unit_box(row, 2, 3) == (2, 2, 3, 9)
+    with pytest.raises(ValueError, match=r"receptive_field: 0 \(Conv2d\) has size 1 along rows but 7 along "
+                                         r"columns; read .sizes"):
+        row.size
+    rows = receptive_field([nn.Conv2d(1, 1, 3, stride=(1, 2), padding=(1, 0)), nn.Conv2d(1, 1, (3, 2), padding=1)])
+    assert [(r.sizes, r.jumps, r.effective_paddings) for r in rows] == [((3, 3), (1, 2), (1, 0)),
+                                                                        ((5, 5), (1, 2), (2, 2))]
+    assert rows[0].size == 3 and rows[1].size == 5  # square fields still read as one number
+    with pytest.raises(ValueError, match="has jump 1 along rows but 2 along columns"):
+        rows[1].jump
+
+
+def non_square_net(dtype=np.float64):
+    msn.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 3, (1, 7), padding=(0, 3), dtype=dtype), nn.ReLU(),
+                         nn.MaxPool2d((3, 2), stride=(2, 1), padding=(1, 0)),
+                         nn.Conv2d(3, 3, (5, 3), stride=(1, 2), padding=(2, 1), dilation=(2, 1), dtype=dtype),
+                         nn.ReLU(), nn.Conv2d(3, 2, (3, 1), dtype=dtype))
+
+
+@pytest.mark.parametrize("unit", [(3, 4), (0, 0), (5, 8)])
+def test_empirical_box_equals_the_analytic_box_on_a_non_square_net(unit):
+    """Rows and columns grow differently (1x7, 3x2 pool with strides (2, 1), a dilated 5x3 with strides
+    (1, 2), 3x1): the pixels with a non-zero gradient fill exactly the analytic rectangle, clipped."""
+    net = non_square_net()
+    row = receptive_field(net)[-1]
+    assert row.sizes == (1 + 2 + 16 + 4, 7 + 1 + 2 + 0) and row.jumps == (2, 2)
+    shape = (2, 24, 22)
+    _, box = gradient_receptive_field(net, shape, unit, channel=1, trials=24)
+    assert box == clip_box(unit_box(row, *unit), *shape[1:])
+
+
+def test_receptive_fields_and_crop_offsets_place_units_alike():
+    """The box of unit (y, x) is centred where ``coordinate_map`` (crop offsets' geometry) puts the unit."""
+    net = non_square_net()
+    row = receptive_field(net)[-1]
+    (start_y, jump_y), (start_x, jump_x) = F.coordinate_map(list(net))
+    for y, x in [(0, 0), (3, 5)]:
+        top, bottom, left, right = unit_box(row, y, x)
+        assert ((top + bottom) / 2, (left + right) / 2) == (start_y + y * jump_y, start_x + x * jump_x)
+        assert (bottom - top + 1, right - left + 1) == row.sizes
+
+
 def test_effective_receptive_field_is_concentrated_near_the_centre():
     """Four 3x3 layers: a 9x9 theoretical field, but most of the gradient sits in its middle (Luo et al.)."""
     def build(seed):
@@ -117,3 +163,14 @@ def test_occlusion_finds_the_object_that_the_decision_depends_on():
     assert heat.min() >= -1e-6 and heat[0, 0] == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="occluder size 30 is larger than the image 24x24"):
         occlusion_sensitivity(Bright(), image, 1, size=30)
+
+
+def test_top_activating_patches_of_a_rectangular_field_are_rectangles():
+    msn.manual_seed(0)
+    images = np.random.default_rng(1).random((4, 3, 6, 7)).astype(np.float32)
+    conv = nn.Conv2d(3, 1, (1, 3), padding=(0, 1))
+    row = receptive_field([conv])[-1]
+    value, index, (y, x), patch = top_activating_patches(conv, images, channel=0, row=row, k=3)[0]
+    assert patch.shape == (3, 1, 3)
+    expected = np.pad(images[index], ((0, 0), (0, 0), (1, 1)), constant_values=0.5)[:, y:y + 1, x:x + 3]
+    np.testing.assert_array_equal(patch, expected)

@@ -29,9 +29,59 @@ def test_fcn_paper_metrics_by_hand():
     assert s["fw_iou"] == pytest.approx((4 * 3 / 6 + 4 * 2 / 5) / 8)
 
 
-def test_predicting_an_absent_class_still_costs_the_present_ones():
+def test_predicting_an_absent_class_costs_it_an_iu_of_zero():
+    """A class predicted but absent from the ground truth has IU 0 and counts in the mean (FCN's
+    score.py: diag / (rows + cols - diag), nanmean); only its accuracy is undefined."""
     s = scores_from_confusion(np.array([[1, 1], [0, 0]]))
-    assert np.isnan(s["per_class_iou"][1]) and s["mean_iou"] == pytest.approx(0.5)
+    np.testing.assert_allclose(s["per_class_iou"], [0.5, 0.0])
+    np.testing.assert_allclose(s["per_class_accuracy"], [0.5, np.nan])
+    assert s["mean_iou"] == pytest.approx(0.25) and s["mean_accuracy"] == pytest.approx(0.5)
+
+
+def test_the_trust_issue_example_gives_the_fcn_mean_iu():
+    n = confusion_matrix([0, 0, 0, 2, 1, 1, 1, 2], [0, 0, 0, 0, 1, 1, 1, 1], 3)
+    np.testing.assert_array_equal(n, [[3, 0, 1], [0, 3, 1], [0, 0, 0]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fcn_iu = np.diag(n) / (n.sum(axis=1) + n.sum(axis=0) - np.diag(n))  # FCN's score.py
+    s = scores_from_confusion(n)
+    np.testing.assert_allclose(s["per_class_iou"], fcn_iu)
+    assert s["mean_iou"] == pytest.approx(np.nanmean(fcn_iu)) == pytest.approx(0.5)
+    assert s["fw_iou"] == pytest.approx((4 * 0.75 + 4 * 0.75) / 8)
+
+
+def plain_scores(pred, target, num_classes, ignore_index=255):
+    """The metrics straight from the label maps, one class at a time, without a confusion matrix."""
+    keep = target != ignore_index
+    pred, target = pred[keep], target[keep]
+    iou, acc, freq = [], [], []
+    for c in range(num_classes):
+        inter = np.sum((pred == c) & (target == c))
+        union = np.sum((pred == c) | (target == c))
+        truth = np.sum(target == c)
+        iou.append(inter / union if union else np.nan)
+        acc.append(inter / truth if truth else np.nan)
+        freq.append(truth)
+    iou, acc, freq = np.array(iou), np.array(acc), np.array(freq)
+    present = freq > 0
+    return {"pixel_accuracy": np.mean(pred == target), "mean_accuracy": np.nanmean(acc),
+            "mean_iou": np.nanmean(iou), "fw_iou": np.sum(freq[present] * iou[present]) / freq.sum(),
+            "per_class_iou": iou, "per_class_accuracy": acc}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_scores_equal_the_plain_per_class_formulas(seed):
+    """Random maps over 6 classes where the ground truth uses only 0..3 and the prediction 1..4: class 0
+    is never predicted, class 4 is predicted but absent, class 5 appears in neither."""
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, 4, size=(2, 7, 9))
+    target[0, :2] = 255
+    pred = np.where(rng.random(target.shape) < 0.5, np.clip(target, 1, 4), rng.integers(1, 5, size=target.shape))
+    ours = SegmentationMetrics(6).update(pred, target).compute()
+    theirs = plain_scores(pred, target, 6)
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-12, err_msg=key)
+    assert ours["per_class_iou"][4] == 0 and np.isnan(ours["per_class_iou"][5])
+    assert np.isnan(ours["per_class_accuracy"][4])
 
 
 def test_metrics_accumulate_over_batches_and_take_scores():
@@ -50,6 +100,33 @@ def test_confusion_matrix_reports_bad_labels():
         confusion_matrix(np.array([0, 1]), np.array([7, 1]), 3)
     with pytest.raises(ValueError, match=r"prediction labels \[-1\] are outside \[0, 3\)"):
         confusion_matrix(np.array([-1, 1]), np.array([0, 1]), 3)
+
+
+def test_confusion_matrix_refuses_mismatched_shapes_and_fractional_labels():
+    target = np.zeros((2, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"confusion_matrix: prediction shape \(3, 2\) differs from target shape "
+                                         r"\(2, 3\)"):
+        confusion_matrix(np.zeros((3, 2), dtype=np.int64), target, 3)
+    with pytest.raises(ValueError, match=r"confusion_matrix: prediction labels must be whole class numbers, "
+                                         r"got \[1.7\]"):
+        confusion_matrix(np.array([[0.0, 1.7, 1.0], [0, 0, 0]]), target, 3)
+    with pytest.raises(ValueError, match=r"confusion_matrix: target labels must be whole class numbers, got \[nan\]"):
+        confusion_matrix(target, np.full((2, 3), np.nan), 3)
+    # whole numbers stored as floats are still labels
+    np.testing.assert_array_equal(confusion_matrix(np.array([1.0, 2.0]), np.array([1.0, 255.0]), 3),
+                                  [[0, 0, 0], [0, 1, 0], [0, 0, 0]])
+    with pytest.raises(ValueError, match=r"confusion_matrix: prediction shape \(6,\)"):
+        SegmentationMetrics(3).update(np.zeros(6, dtype=np.int64), target)
+
+
+def test_boundary_accuracy_refuses_mismatched_shapes_and_fractional_labels():
+    target = np.zeros((1, 4, 6), dtype=np.int64)
+    target[0, :, 3:] = 1
+    with pytest.raises(ValueError, match=r"boundary_accuracy: prediction shape \(1, 6, 4\) differs from target "
+                                         r"shape \(1, 4, 6\)"):
+        boundary_accuracy(np.zeros((1, 6, 4), dtype=np.int64), target, 1)
+    with pytest.raises(ValueError, match=r"boundary_accuracy: prediction labels must be whole class numbers"):
+        boundary_accuracy(target + 0.5, target, 1)
 
 
 def test_boundary_band_and_accuracy():

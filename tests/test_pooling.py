@@ -118,3 +118,78 @@ def test_ceil_mode_window_larger_than_a_tiny_input_matches_torch(kind):
     theirs.sum().backward()
     np.testing.assert_allclose(ours.data, theirs.detach().numpy())
     np.testing.assert_allclose(x.grad, tx.grad.numpy())
+
+
+# --- NaN and windows of -infinity: every twin against PyTorch ----------------------------------------
+def nan_and_inf_input():
+    """(1, 3, 5, 6): plane 0 distinct values with scattered NaNs (two NaNs share some windows), plane 1
+    -inf but for one NaN and one finite corner (so most windows are -inf alone), plane 2 all NaN."""
+    x = np.random.default_rng(0).permutation(90).reshape(1, 3, 5, 6) / 7.0
+    for iy, ix in ((0, 1), (1, 0), (3, 4), (4, 4), (2, 5)):
+        x[0, 0, iy, ix] = np.nan
+    x[0, 1] = -np.inf
+    x[0, 1, 2, 2], x[0, 1, 4, 5] = np.nan, 1.0
+    x[0, 2] = np.nan
+    return x
+
+
+def max_pool_twin(kind):
+    """(forward(x, geometry, oh, ow) -> (out, argmax), backward(grad, argmax, x_shape, geometry) -> dx)
+    on host arrays, for the plain loops, the Numba CPU kernel or the CUDA twin (the simulator without a GPU)."""
+    from minisegnet import kernels
+    from minisegnet.kernels.pooling import reference
+    if kind == "reference":
+        return (reference.max_pool_forward_reference,
+                lambda g, arg, shape, geometry: reference.max_pool_backward_reference(g, arg, shape))
+    if kind == "cpu":
+        return kernels.max_pool_forward, kernels.max_pool_backward
+    pytest.importorskip("numba.cuda")
+    from conftest import HAS_GPU
+    from minisegnet.kernels.pooling import cuda
+    xp = pytest.importorskip("cupy") if HAS_GPU else np
+    host = lambda a: a.get() if hasattr(a, "get") else a  # noqa: E731
+
+    def forward(x, geometry, oh, ow):
+        return tuple(host(a) for a in cuda.max_pool_forward_cuda(xp.asarray(x), geometry, oh, ow, xp))
+
+    def backward(g, arg, shape, geometry):
+        return host(cuda.max_pool_backward_cuda(xp.asarray(g), xp.asarray(arg), shape, geometry, xp))
+    return forward, backward
+
+
+@requires_torch
+@pytest.mark.parametrize("kind", ["reference", "cpu", "cuda"])
+@pytest.mark.parametrize("k,s,p,ceil", [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), (2, 3, 1, True)])
+def test_max_pool_nan_and_minus_infinity_match_torch(kind, k, s, p, ceil):
+    """PyTorch propagates a NaN (output NaN, gradient to the window's last NaN) and sends an all -inf
+    window's gradient to its first real pixel; padded positions never win, the argmax stays inside."""
+    forward, backward = max_pool_twin(kind)
+    x = nan_and_inf_input()
+    geometry = (k, k, s, s, p, p)
+    oh, ow = (pool_output_size(n, k, s, p, ceil, "test") for n in x.shape[2:])
+    out, argmax = forward(x, geometry, oh, ow)
+    tx = to_torch(x, True)
+    t_out, t_index = torch.nn.functional.max_pool2d(tx, k, s, p, ceil_mode=ceil, return_indices=True)
+    np.testing.assert_array_equal(out, t_out.detach().numpy())  # NaN == NaN here
+    np.testing.assert_array_equal(argmax, t_index.numpy())
+    g = np.random.default_rng(1).normal(size=out.shape)
+    t_out.backward(torch.tensor(g))
+    np.testing.assert_allclose(backward(g, argmax, x.shape, geometry), tx.grad.numpy(), rtol=1e-12)
+    # every argmax lies inside its own window (rows and columns)
+    rows, cols = argmax // x.shape[3], argmax % x.shape[3]
+    oy, ox = np.arange(oh)[:, None], np.arange(ow)[None, :]
+    assert np.all((rows >= oy * s - p) & (rows < oy * s - p + k) & (cols >= ox * s - p) & (cols < ox * s - p + k))
+    assert np.isnan(out[0, 2]).all() and np.isnan(out[0, 0]).any()
+    assert np.isneginf(out[0, 1]).any()
+
+
+def test_max_pool_of_minus_infinity_alone_sends_the_gradient_to_the_windows_first_pixel():
+    """No oracle needed: a padded 3x3 window of -inf over a 3x3 image picks its first real pixel, never
+    a padded position and never a pixel outside the window."""
+    x = leaf(np.full((1, 1, 3, 3), -np.inf))
+    y = F.max_pool2d(x, 3, stride=2, padding=1)  # windows at rows/cols -1..1 and 1..3
+    assert np.isneginf(y.data).all()
+    y.backward(np.array([[[[1.0, 10.0], [100.0, 1000.0]]]]))
+    np.testing.assert_array_equal(x.grad, [[[[1.0, 10.0, 0.0],  # first real pixels: (0,0) (0,1) (1,0) (1,1)
+                                             [100.0, 1000.0, 0.0],
+                                             [0.0, 0.0, 0.0]]]])

@@ -1,8 +1,8 @@
 """Max and average pooling as Numba CPU kernels: ``reference.py``'s loops, compiled
 and run in parallel over (image, channel) planes (each plane is independent, so
-threads never write the same element). Window arithmetic as in ``reference.window``.
-Outputs are allocated by the caller with NumPy (see ``columns/cpu.py`` for why); gradients
-arrive zeroed."""
+threads never write the same element). Window arithmetic, and the rules for NaN and for
+a window of -infinity alone, as in ``reference.py``. Outputs are allocated by the caller
+with NumPy (see ``columns/cpu.py`` for why); gradients arrive zeroed."""
 import numpy as np
 from numba import njit, prange
 
@@ -27,11 +27,12 @@ def max_pool_forward_cpu(x, geometry, out, argmax):
             for ox in range(out_w):
                 x0, x1, _ = _window(ox, sw, pw, kw, width)
                 best = -np.inf
-                best_index = -1
+                best_index = y0 * width + x0  # a window of -inf alone: its first pixel
                 for iy in range(y0, y1):
                     for ix in range(x0, x1):
                         v = x[n, c, iy, ix]
-                        if v > best:  # strict: ties keep the first in row-major order
+                        # strict: ties keep the first in row-major order; a NaN always wins (PyTorch)
+                        if v > best or np.isnan(v):
                             best = v
                             best_index = iy * width + ix
                 out[n, c, oy, ox] = best

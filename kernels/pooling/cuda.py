@@ -1,6 +1,7 @@
 """Max and average pooling as Numba CUDA kernels, twins of ``cpu.py``.
 
-Forward: one thread per output element, the same window loop as the CPU kernel.
+Forward: one thread per output element, the same window loop as the CPU kernel (and
+the same rules for NaN and for a window of -infinity alone, see ``reference.py``).
 Backward: one thread per *input* pixel, which gathers from every output window
 that contains it (outputs oy with oy*sh - ph <= iy < oy*sh - ph + kh). Each
 thread writes only its own pixel: no atomics, deterministic sums.
@@ -45,11 +46,12 @@ def _max_pool_forward_kernel(x, out, argmax, kh, kw, sh, sw, ph, pw):
     y0, y1, _ = _window(oy, sh, ph, kh, height)
     x0, x1, _ = _window(ox, sw, pw, kw, width)
     best = -math.inf
-    best_index = -1
+    best_index = y0 * width + x0  # a window of -inf alone: its first pixel
     for iy in range(y0, y1):
         for ix in range(x0, x1):
             v = x[n, c, iy, ix]
-            if v > best:  # strict: ties keep the first in row-major order
+            # strict: ties keep the first in row-major order; a NaN always wins (PyTorch)
+            if v > best or math.isnan(v):
                 best = v
                 best_index = iy * width + ix
     out[n, c, oy, ox] = best

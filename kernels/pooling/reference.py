@@ -3,9 +3,14 @@
 For output (oy, ox) the window covers input rows oy*sh - ph ... oy*sh - ph + kh - 1
 (and likewise columns); positions outside the image are padding.
 
-* max pooling: padding counts as -infinity; the backward pass sends each output's
-  gradient to the *first* maximum of its window in row-major order (PyTorch's rule)
-  and adds up where windows overlap.
+* max pooling: padding counts as -infinity (it never wins: the loop visits only real
+  pixels); the backward pass sends each output's gradient to the *first* maximum of its
+  window in row-major order (PyTorch's rule) and adds up where windows overlap.
+  A NaN propagates, as in PyTorch: a NaN always takes over (NaN > anything is false, so
+  the test is "larger, or NaN"), so a window with NaNs outputs NaN and its argmax is the
+  *last* NaN in row-major order. The argmax starts at the window's first real pixel, so a
+  window of -infinity alone outputs -infinity and picks that first pixel (PyTorch again):
+  the argmax always lies inside the window.
 * average pooling (count_include_pad=True, PyTorch's default): the sum of the
   real pixels divided by the window size *including* zero padding, where the
   window is first clipped to the padded image (H + ph), which only matters when
@@ -33,11 +38,12 @@ def max_pool_forward_reference(x, geometry, out_h, out_w):
                 y0, y1, _ = window(oy, sh, ph, kh, height)
                 for ox in range(out_w):
                     x0, x1, _ = window(ox, sw, pw, kw, width)
-                    best, best_index = -np.inf, -1
+                    best, best_index = -np.inf, y0 * width + x0  # all -inf: the first pixel
                     for iy in range(y0, y1):
                         for ix in range(x0, x1):
-                            if x[n, c, iy, ix] > best:  # strict: ties keep the first
-                                best, best_index = x[n, c, iy, ix], iy * width + ix
+                            v = x[n, c, iy, ix]
+                            if v > best or np.isnan(v):  # strict: ties keep the first; NaN wins
+                                best, best_index = v, iy * width + ix
                     out[n, c, oy, ox] = best
                     argmax[n, c, oy, ox] = best_index
     return out, argmax

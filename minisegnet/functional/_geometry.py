@@ -1,4 +1,7 @@
-"""Argument checks and output-size formulas shared by the spatial ops."""
+"""Argument checks and output-size formulas shared by the spatial ops, and the geometry of a stack of
+layers (where each unit sits in the input and what it sees) that crop offsets and receptive fields share."""
+from collections import namedtuple
+from fractions import Fraction
 
 
 def pair(value, op, what):
@@ -41,3 +44,74 @@ def pool_output_size(size, kernel, stride, padding, ceil_mode, op):
         raise ValueError(f"{op}: kernel {kernel} is larger than the padded input {size + 2 * padding} "
                          f"(size {size}, padding {padding}): the output would be empty")
     return out
+
+
+# --- Where a unit sits in the input: one recursion for crop offsets and receptive fields ------------------
+#
+# Along one axis, unit u of the map a stack of layers makes sits at input position centre + u * jump and
+# sees the ``size`` input pixels centred there (Araujo et al., Distill 2019; Caffe's ``coord_map`` that FCN
+# used to crop). A layer moves, rescales and widens that field; with span = d(k - 1) + 1 (kernel k,
+# dilation d), stride s, padding p:
+#
+#     convolution / pooling      size += (span - 1) jump    centre += ((span - 1)/2 - p) jump    jump *= s
+#     transposed convolution     (no window)                centre += (p - (span - 1)/2)/s jump  jump /= s
+#     bilinear upsampling by f   (no window)                centre += (1/f - 1)/2 jump           jump /= f
+#
+# Crop offsets compare the centres of two paths (``fusion.crop_offset``); receptive fields read the sizes
+# (``inspect.receptive_field``). Rows and columns are computed separately: a 1x7 kernel widens only columns.
+AxisField = namedtuple("AxisField", "size jump centre")
+AxisField.__doc__ = """One axis of a unit's field, in input pixels (exact fractions): unit u sees the ``size``
+pixels centred on centre + u * jump, i.e. from centre + u * jump - (size - 1)/2 on. ``size`` is None once
+an upsampling layer has been met (its output units are not windows of the input)."""
+
+INPUT_FIELD = AxisField(Fraction(1), Fraction(1), Fraction(0))  # a pixel of the input sees itself
+
+
+def layer_steps(layer):
+    """One layer's effect on a field, per axis (rows, cols): (scale, shift, growth), with which an output
+    unit u sits at input position shift + scale * u of the layer's input and sees ``growth`` more of its
+    units than one (span - 1; None for upsampling, which has no window).
+
+    Reads the layer's ``coordinate_kind`` and kernel_size / stride / padding / dilation (or scale_factor);
+    layers without a ``coordinate_kind`` (activations, dropout, ...) are the identity."""
+    kind = getattr(layer, "coordinate_kind", None)
+    if kind is None:
+        return [(Fraction(1), Fraction(0), 0)] * 2
+    steps = []
+    for axis in range(2):
+        if kind == "resize":
+            if layer.scale_factor is None:
+                raise ValueError("coordinate_map: an Upsample to a fixed size has no fixed coordinate map; "
+                                 "give it a scale_factor")
+            f = Fraction(layer.scale_factor[axis]).limit_denominator(1000)
+            steps.append((1 / f, (1 / f - 1) / 2, None))
+            continue
+        k, s, p = layer.kernel_size[axis], layer.stride[axis], layer.padding[axis]
+        d = getattr(layer, "dilation", (1, 1))[axis]
+        half_span = Fraction(d * (k - 1), 2)
+        if kind == "transposed":
+            steps.append((Fraction(1, s), (p - half_span) / s, None))
+        else:  # "conv" or "pool": a window of span input units
+            steps.append((Fraction(s), half_span - p, d * (k - 1)))
+    return steps
+
+
+def fields_after_each(layers):
+    """The field (rows, cols) of a unit after each layer: a list with one (AxisField, AxisField) per layer."""
+    fields, history = (INPUT_FIELD, INPUT_FIELD), []
+    for layer in layers:
+        step = []
+        for (size, jump, centre), (scale, shift, growth) in zip(fields, layer_steps(layer)):
+            size = None if size is None or growth is None else size + growth * jump
+            step.append(AxisField(size, jump * scale, centre + shift * jump))
+        fields = tuple(step)
+        history.append(fields)
+    return history
+
+
+def coordinate_map(layers):
+    """Where the units of the map made by ``layers`` sit: (start, jump) per axis (rows, cols), in input
+    pixels, as exact fractions; unit u sits at start + u * jump (the centre of its field)."""
+    history = fields_after_each(layers)
+    fields = history[-1] if history else (INPUT_FIELD, INPUT_FIELD)
+    return [(f.centre, f.jump) for f in fields]

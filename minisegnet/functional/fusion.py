@@ -1,62 +1,16 @@
 """FCN skip fusion: crop one score map to another's size at the right offset, then add.
 
 Where does unit u of a feature map sit in the input image? After a stack of
-layers it sits at ``start + u * jump`` (input pixels), where each layer updates
-
-    convolution / pooling (kernel k, stride s, padding p, dilation d; span = d(k-1)+1):
-        start += ((span - 1)/2 - p) * jump,    jump *= s
-    transposed convolution (the inverse map):
-        start += (p - (span - 1)/2) / s * jump,    jump /= s
-    bilinear upsampling by f (align_corners=False):
-        start += (1/f - 1)/2 * jump,    jump /= f
-
-(the same coordinate maps as Caffe's ``coord_map`` that FCN used, and the
+layers it sits at ``start + u * jump`` (input pixels): ``coordinate_map``, from
+``_geometry``, where the same recursion also gives receptive fields (the layer-by-layer
+rules are written out there; they are Caffe's ``coord_map`` that FCN used, and the
 "centre of the receptive field" recursion of Araujo et al.). Two maps with the same
 jump are aligned grids; the offset at which to crop the bigger one so that it
 lines up with the reference is (start_ref - start_big) / jump. ``crop_offset``
 computes it from the layers themselves, so no magic number is hard-coded.
 """
-from fractions import Fraction
-
+from ._geometry import coordinate_map
 from .shape import getitem
-
-
-def layer_coordinate_map(layer):
-    """(scale, shift) per axis for one layer: output unit u sits at input position shift + scale*u.
-
-    Reads the layer's kernel_size / stride / padding / dilation attributes; layers
-    without them (activations, dropout, ...) are the identity.
-    """
-    kind = getattr(layer, "coordinate_kind", None)
-    if kind is None:
-        return [(Fraction(1), Fraction(0))] * 2
-    maps = []
-    for axis in range(2):
-        if kind == "resize":
-            if layer.scale_factor is None:
-                raise ValueError("coordinate_map: an Upsample to a fixed size has no fixed coordinate map; "
-                                 "give it a scale_factor")
-            f = Fraction(layer.scale_factor[axis]).limit_denominator(1000)
-            maps.append((1 / f, (1 / f - 1) / 2))
-            continue
-        k, s, p = layer.kernel_size[axis], layer.stride[axis], layer.padding[axis]
-        d = getattr(layer, "dilation", (1, 1))[axis]
-        half_span = Fraction(d * (k - 1), 2)
-        if kind == "transposed":
-            maps.append((Fraction(1, s), (p - half_span) / s))
-        else:
-            maps.append((Fraction(s), half_span - p))
-    return maps
-
-
-def coordinate_map(layers):
-    """Compose the layers' maps: (start, jump) per axis, in input pixels, as exact fractions."""
-    start, jump = [Fraction(0)] * 2, [Fraction(1)] * 2
-    for layer in layers:
-        for axis, (scale, shift) in enumerate(layer_coordinate_map(layer)):
-            start[axis] += shift * jump[axis]
-            jump[axis] *= scale
-    return list(zip(start, jump))
 
 
 def crop_offset(layers_to_cropped, layers_to_reference):

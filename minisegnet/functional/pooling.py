@@ -56,8 +56,11 @@ def _pool_geometry(op, x, kernel_size, stride, padding, ceil_mode):
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Maximum over each kernel_size window. x: (N, C, H, W) -> (N, C, H_out, W_out).
 
-    Padding counts as -infinity. Backward sends each output's gradient to the first
-    maximum of its window in row-major order (PyTorch's rule), adding up where windows overlap.
+    Padding counts as -infinity and never wins. Backward sends each output's gradient to the
+    first maximum of its window in row-major order (PyTorch's rule), adding up where windows
+    overlap. As in PyTorch, a NaN propagates: a window holding one outputs NaN and sends its
+    gradient to its last NaN (row-major), and a window of -infinity alone outputs -infinity
+    and sends its gradient to its first pixel.
     """
     geometry, out_hw = _pool_geometry("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
     return MaxPool2d.apply(x, geometry, out_hw)
