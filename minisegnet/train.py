@@ -131,8 +131,9 @@ def load_checkpoint(path):
         raise OSError(f"load_checkpoint: cannot read {path} (truncated or corrupt?): "
                       f"{type(e).__name__}: {e}") from e
     if "meta" not in arrays:
+        names = sorted(arrays)
         raise ValueError(f"load_checkpoint: {path} is not a checkpoint written by fit (it has no 'meta' entry; "
-                         f"entries: {sorted(arrays)[:5]}...)")
+                         f"it holds {len(names)} arrays: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optim_state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
     return model_state, optim_state, json.loads(str(arrays["meta"]))
