@@ -69,8 +69,12 @@ def _previous_run(args):
             sys.exit(f"train: {checkpoint} exists but {run_file} does not, so its settings are unknown; nothing "
                      "was changed. Use another --out, or pass --overwrite to replace it")
         return None
-    with open(run_file) as f:
-        previous = json.load(f)
+    try:
+        with open(run_file) as f:
+            previous = json.load(f)
+    except ValueError as e:
+        sys.exit(f"train: {run_file} is not valid JSON ({e}); nothing was changed. Use another --out, or pass "
+                 "--overwrite to replace the run")
     differ = _differences(previous, args)
     if differ:
         sys.exit(f"train: {args.out} holds a run with other settings; nothing was changed.\n  "

@@ -3,9 +3,13 @@
 Every epoch: one pass over shuffled, augmented batches (tqdm shows loss and images/s), then the FCN
 paper's metrics on the validation set, then a checkpoint written atomically to
 ``out_dir/checkpoint.npz`` (model, optimizer state, epoch, random-generator states, model config)
-and a history record (``history.json``) with loss and metric curves (``curves.png``). An interrupted
-run started again with ``resume=True`` continues from its last checkpoint and loses at most the
-epoch in progress; it then produces exactly the weights an uninterrupted run would have.
+and a history record (``history.json``, valid JSON: an undefined metric is null, not NaN) with loss
+and metric curves (``curves.png``). An interrupted run started again with ``resume=True`` continues
+from its last checkpoint and loses at most the epoch in progress; it then produces exactly the
+weights an uninterrupted run would have. An out_dir that holds a run is never replaced silently:
+without ``resume`` it takes ``overwrite=True``.
+Images may differ in size (PASCAL VOC): training crops them to one size (padding smaller ones),
+evaluation batches only images of one size together.
 """
 import json
 import math
