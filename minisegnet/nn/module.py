@@ -192,7 +192,9 @@ def save_npz_atomic(path, arrays):
     try:
         with os.fdopen(fd, "wb") as f:
             if fcntl is not None:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # "being written": released on close or death
+                # "Being written": released on close or death. (A cleaner that took the file in the
+                # instant before this lock would make the rename below fail loudly, never silently.)
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
