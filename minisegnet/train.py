@@ -3,9 +3,13 @@
 Every epoch: one pass over shuffled, augmented batches (tqdm shows loss and images/s), then the FCN
 paper's metrics on the validation set, then a checkpoint written atomically to
 ``out_dir/checkpoint.npz`` (model, optimizer state, epoch, random-generator states, model config)
-and a history record (``history.json``) with loss and metric curves (``curves.png``). An interrupted
-run started again with ``resume=True`` continues from its last checkpoint and loses at most the
-epoch in progress; it then produces exactly the weights an uninterrupted run would have.
+and a history record (``history.json``, valid JSON: an undefined metric is null, not NaN) with loss
+and metric curves (``curves.png``). An interrupted run started again with ``resume=True`` continues
+from its last checkpoint and loses at most the epoch in progress; it then produces exactly the
+weights an uninterrupted run would have. An out_dir that holds a run is never replaced silently:
+without ``resume`` it takes ``overwrite=True``.
+Images may differ in size (PASCAL VOC): training crops them to one size (padding smaller ones),
+evaluation batches only images of one size together.
 """
 import json
 import math
@@ -16,7 +20,7 @@ import numpy as np
 
 from . import functional as F
 from . import optim
-from .data import DataLoader
+from .data import DataLoader, normalise
 from .engine import no_grad, tensor
 from .metrics import SegmentationMetrics, boundary_mask
 from .nn.module import save_npz_atomic
@@ -24,6 +28,7 @@ from .random import get_state as get_global_rng_state, set_state as set_global_r
 
 CHECKPOINT = "checkpoint.npz"
 HISTORY = "history.json"
+CURVES = "curves.png"
 
 
 def poly_lr(base_lr, iteration, max_iterations, power=0.9):
@@ -32,9 +37,17 @@ def poly_lr(base_lr, iteration, max_iterations, power=0.9):
 
 
 def median_frequency_weights(dataset, num_classes, ignore_index=255):
-    """Class weights freq_median / freq_c (Eigen & Fergus): rare classes count more in the loss."""
-    labels = np.concatenate([dataset[i][1].ravel() for i in range(len(dataset))])
-    counts = np.bincount(labels[labels != ignore_index], minlength=num_classes).astype(np.float64)
+    """Class weights freq_median / freq_c (Eigen & Fergus): rare classes count more in the loss.
+    Pixels are counted one image at a time (VOC images differ in size and need not fit in memory)."""
+    counts = np.zeros(num_classes, dtype=np.float64)
+    for i in range(len(dataset)):
+        labels = np.asarray(dataset[i][1]).ravel()
+        found = np.bincount(labels[labels != ignore_index], minlength=num_classes)
+        if found.size > num_classes:
+            raise ValueError(f"median_frequency_weights: item {i} has label values "
+                             f"{(np.flatnonzero(found[num_classes:]) + num_classes).tolist()} outside "
+                             f"[0, {num_classes}) that are not ignore_index={ignore_index}")
+        counts += found
     freq = counts / counts.sum()
     present = freq > 0
     weights = np.zeros(num_classes)
@@ -53,13 +66,40 @@ def predict(model, images, batch_size=16, device="cpu"):
     return np.concatenate(outputs)
 
 
+def same_size_batches(dataset, batch_size=16, mean=None, std=None):
+    """(images (B, 3, H, W) float32, labels (B, H, W) int64) of consecutive items, in order, B <= batch_size.
+
+    Images of any size: a new batch starts whenever the size changes, so images of different sizes
+    (PASCAL VOC) are never padded to share one; padding would change the predictions near the
+    padded edges. Images are normalised with ``mean``/``std`` when given.
+    """
+    batch = []
+    for i in range(len(dataset)):
+        image, labels = dataset[i]
+        if batch and (len(batch) == batch_size or labels.shape != batch[0][1].shape):
+            yield _stack(batch, mean, std)
+            batch = []
+        batch.append((image, labels))
+    if batch:
+        yield _stack(batch, mean, std)
+
+
+def _stack(pairs, mean, std):
+    images = np.stack([p[0] for p in pairs]).astype(np.float32)
+    if mean is not None:
+        images = normalise(images, mean, std)
+    return images, np.stack([p[1] for p in pairs]).astype(np.int64)
+
+
 def evaluate(model, dataset, batch_size=16, device="cpu", mean=None, std=None, boundary_width=2):
-    """The FCN paper's metrics on a dataset, plus boundary-band (trimap) accuracy."""
-    loader = DataLoader(dataset, batch_size, mean=mean, std=std)
+    """The FCN paper's metrics on a dataset, plus boundary-band (trimap) accuracy.
+    Images may differ in size (see ``same_size_batches``)."""
+    if len(dataset) == 0:
+        raise ValueError("evaluate: the dataset is empty")
     ignore_index = getattr(dataset, "ignore_index", 255)
     metrics = SegmentationMetrics(model.num_classes, ignore_index)
     correct_band = total_band = 0
-    for images, labels in loader:
+    for images, labels in same_size_batches(dataset, batch_size, mean, std):
         pred = predict(model, images, batch_size, device).argmax(axis=1)
         metrics.update(pred, labels)
         band = boundary_mask(labels, boundary_width, ignore_index)  # pooled over batches, not averaged per batch
@@ -80,14 +120,27 @@ def _state_to_arrays(model, optimizer, epoch, iteration, loader, extra):
 
 
 def load_checkpoint(path):
-    """(model state, optimizer state, meta dict) from a checkpoint written by ``fit``."""
+    """(model state, optimizer state, meta dict) from a checkpoint written by ``fit``.
+
+    A missing file raises FileNotFoundError; an unreadable one (truncated, corrupt, not an .npz)
+    OSError; an .npz that ``fit`` did not write (no "meta" entry) ValueError; each names the file.
+    """
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        model_state = {k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")}
-        optim_state = {k[len("optim/"):]: data[k] for k in data.files if k.startswith("optim/")}
-        meta = json.loads(str(data["meta"]))
-    return model_state, optim_state, meta
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as e:  # zipfile, zlib and numpy each raise their own kinds
+        raise OSError(f"load_checkpoint: cannot read {path} (truncated or corrupt?): "
+                      f"{type(e).__name__}: {e}") from e
+    if "meta" not in arrays:
+        names = sorted(arrays)
+        raise ValueError(f"load_checkpoint: {path} is not a checkpoint written by fit (it has no 'meta' entry; "
+                         f"it holds {len(names)} arrays: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+    model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    optim_state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
+    return model_state, optim_state, json.loads(str(arrays["meta"]))
 
 
 def _check_config(model, meta, path):
@@ -101,18 +154,33 @@ def _check_config(model, meta, path):
 
 def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optimizer="adam", momentum=0.9,
         weight_decay=0.0, class_weights=None, poly_power=0.9, seed=0, out_dir=None, resume=False,
-        augment=True, crop=None, mean=None, std=None, device="cpu", progress=True, stop_after_epoch=None,
-        boundary_width=2):
+        overwrite=False, augment=True, crop=None, mean=None, std=None, device="cpu", progress=True,
+        stop_after_epoch=None, boundary_width=2):
     """Train ``model`` and return its history (one dict per epoch).
 
     optimizer: "adam" or "sgd" (with ``momentum``); the learning rate follows the poly schedule.
     class_weights: None, "median" (median-frequency balancing) or an array of C weights.
     out_dir: where checkpoint.npz, history.json and curves.png go (None: nothing is written).
     resume: continue from out_dir/checkpoint.npz if it exists.
+    overwrite: start afresh in an out_dir that holds an earlier run, deleting its checkpoint, history
+        and curves first; without it (and without resume) such an out_dir is refused, so no run is
+        lost by mistake.
+    crop: random crops of (h, w) (or one int) pixels; smaller images are padded (see ``DataLoader``).
     stop_after_epoch: end the run early after this epoch (as if interrupted; for tests and lessons).
+    A batch in which every pixel is ignore_index raises ValueError: its mean loss would be 0/0
+    (NaN, as in PyTorch), which says nothing about the learning rate.
     """
     if len(train_set) == 0:
         raise ValueError("fit: the training set is empty")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    if resume and overwrite:
+        raise ValueError("fit: resume=True continues the run in out_dir and overwrite=True replaces it; "
+                         "pass one of them")
+    checkpoint = os.path.join(out_dir, CHECKPOINT) if out_dir else None
+    if checkpoint and os.path.exists(checkpoint) and not resume and not overwrite:
+        raise FileExistsError(f"fit: {checkpoint} holds an earlier run; pass resume=True to continue it "
+                              "or overwrite=True to replace it")
     model.to(device)
     loader = DataLoader(train_set, batch_size, shuffle=True, seed=seed, augment=augment, crop=crop,
                         mean=mean, std=std)
@@ -122,15 +190,14 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
         opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     else:
         raise ValueError(f"fit: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    ignore_index = getattr(train_set, "ignore_index", 255)
     if isinstance(class_weights, str):
         if class_weights != "median":
             raise ValueError(f"fit: class_weights must be None, 'median' or an array, got {class_weights!r}")
-        class_weights = median_frequency_weights(train_set, model.num_classes)
+        class_weights = median_frequency_weights(train_set, model.num_classes, ignore_index)
     max_iterations = epochs * len(loader)
-    ignore_index = getattr(train_set, "ignore_index", 255)
 
     history, start_epoch, iteration = [], 0, 0
-    checkpoint = os.path.join(out_dir, CHECKPOINT) if out_dir else None
     if resume and checkpoint and os.path.exists(checkpoint):
         model_state, optim_state, meta = load_checkpoint(checkpoint)
         _check_config(model, meta, checkpoint)
@@ -140,6 +207,10 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
         set_global_rng_state(meta["global_rng"])
         start_epoch, iteration = meta["epoch"], meta["iteration"]
         history = meta.get("history", [])
+    elif overwrite and out_dir:  # all arguments checked: now the old run goes, before it can mix with the new
+        for name in (CHECKPOINT, HISTORY, CURVES):
+            if os.path.exists(os.path.join(out_dir, name)):
+                os.remove(os.path.join(out_dir, name))
 
     for epoch in range(start_epoch, epochs):
         started, losses, seen = time.perf_counter(), [], 0
@@ -147,7 +218,11 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
         if progress:
             from tqdm import tqdm
             batches = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=None)  # off when not a terminal
-        for images, labels in batches:
+        for batch, (images, labels) in enumerate(batches):
+            if not (labels != ignore_index).any():
+                raise ValueError(f"fit: batch {batch + 1} of epoch {epoch + 1} (iteration {iteration}) has no "
+                                 f"labelled pixel: every label is ignore_index={ignore_index}, so its loss is 0/0; "
+                                 "check the labels, or crop larger or with fewer ignored pixels")
             opt.lr = poly_lr(lr, iteration, max_iterations, poly_power)
             opt.zero_grad()
             scores = model(tensor(images, device=device))
@@ -179,12 +254,34 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
     return history
 
 
-def _write_history(out_dir, history):
-    tmp = os.path.join(out_dir, HISTORY + ".tmp")
+def json_ready(value):
+    """``value`` with NumPy arrays and scalars made lists and numbers, and NaN and infinities made None.
+
+    JSON has no NaN (``json.dump`` writes a bare ``NaN`` that other readers reject); a metric that
+    is undefined (a class absent from the validation set) is written as null instead.
+    """
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def write_json(path, value):
+    """Write ``json_ready(value)`` to ``path`` atomically (a temporary file renamed over it): valid JSON."""
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(history, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, HISTORY))
-    plot_history(history, os.path.join(out_dir, "curves.png"))
+        json.dump(json_ready(value), f, indent=1, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def _write_history(out_dir, history):
+    write_json(os.path.join(out_dir, HISTORY), history)
+    plot_history(history, os.path.join(out_dir, CURVES))
 
 
 def plot_history(history, path):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from minisegnet.data import (CLASSES, IGNORE_INDEX, STUFF, THINGS, DataLoader, ThingsAndStuff, VOCSegmentation,
-                             random_crop_flip, train_val_split, voc_palette)
+                             channel_statistics, pad_to, random_crop_flip, train_val_split, voc_colourise,
+                             voc_palette)
 
 
 def test_dataset_is_deterministic_and_cached(tmp_path):
@@ -110,3 +111,69 @@ def test_voc_loader_names_missing_files_and_bad_labels(tmp_path):
         VOCSegmentation(str(tmp_path / "bad"), "train")[0]
     with pytest.raises(FileNotFoundError, match="split list not found"):
         VOCSegmentation(str(tmp_path), "val")
+
+
+class Sized:
+    """A dataset of images of several sizes, like PASCAL VOC (labels: 1, and 255 on the first row if asked)."""
+
+    ignore_index = 255
+
+    def __init__(self, sizes, seed=0, ignore_first_row=True):
+        rng = np.random.default_rng(seed)
+        self.items = []
+        for h, w in sizes:
+            labels = np.ones((h, w), dtype=np.int64)
+            if ignore_first_row:
+                labels[0] = 255
+            self.items.append((rng.random((3, h, w)).astype(np.float32), labels))
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_channel_statistics_stream_over_images_of_different_sizes():
+    data = Sized([(5, 7), (12, 3), (2, 2), (9, 11)])
+    pixels = np.concatenate([image.reshape(3, -1) for image, _ in data.items], axis=1).astype(np.float64)
+    mean, std = channel_statistics(data)
+    np.testing.assert_allclose(mean, pixels.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(std, pixels.std(axis=1) + 1e-6, rtol=1e-6)
+    same = ThingsAndStuff(3, size=32, seed=0)  # images of one size: the old stacked formula
+    np.testing.assert_allclose(channel_statistics(same)[0], same.images.mean(axis=(0, 2, 3)), rtol=1e-6)
+
+
+def test_images_smaller_than_the_crop_are_padded_with_ignored_labels():
+    rng = np.random.default_rng(0)
+    image = np.ones((3, 3, 5), dtype=np.float32)
+    labels = np.zeros((3, 5), dtype=np.int64)
+    img, lab = random_crop_flip(image, labels, rng, crop=(6, 4), flip=False, fill=[0.5, 0.25, 0.125])
+    assert img.shape == (3, 6, 4) and lab.shape == (6, 4)
+    np.testing.assert_array_equal(lab[3:], 255)                 # the padded rows are ignored
+    np.testing.assert_array_equal(img[:, 3:], np.broadcast_to(np.array([0.5, 0.25, 0.125])[:, None, None], (3, 3, 4)))
+    np.testing.assert_array_equal(lab[:3], 0)
+    padded, padded_labels = pad_to(image, labels, (2, 8))
+    assert padded.shape == (3, 3, 8) and (padded[:, :, 5:] == 0).all() and (padded_labels[:, 5:] == 255).all()
+
+
+def test_loader_crops_and_pads_images_of_any_size_to_one_batch_shape():
+    data = Sized([(20, 28), (9, 40), (12, 10), (30, 30)], ignore_first_row=False)
+    batches = list(DataLoader(data, 2, shuffle=True, augment=True, crop=16, mean=[0.5] * 3, std=[0.2] * 3))
+    assert [b[0].shape for b in batches] == [(2, 3, 16, 16)] * 2
+    images, labels = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    padded = labels == 255
+    assert padded.sum() == (16 * 16 - 12 * 10) + (16 * 16 - 9 * 16)  # the 12x10 and the 9x40 image
+    assert (images.transpose(1, 0, 2, 3)[:, padded] == 0).all()     # padded with the mean: 0 once normalised
+    assert (labels[~padded] == 1).all()
+    with pytest.raises(ValueError, match=r"differ in size \[\(9, 40\), \(20, 28\)\].*crop"):
+        next(iter(DataLoader(data, 2)))
+
+
+def test_voc_palette_is_the_standard_bit_interleaved_colour_map():
+    palette = voc_palette()
+    assert palette[0].tolist() == [0, 0, 0] and palette[1].tolist() == [128, 0, 0]
+    assert palette[12].tolist() == [64, 0, 128] and palette[15].tolist() == [192, 128, 128]
+    assert palette[20].tolist() == [0, 64, 128] and palette[255].tolist() == [224, 224, 192]
+    labels = np.array([[12, 20], [255, 0]])
+    assert voc_colourise(labels).shape == (2, 2, 3) and voc_colourise(labels)[0, 0].tolist() == [64, 0, 128]

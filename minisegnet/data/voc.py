@@ -11,7 +11,9 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
 
 
 def voc_palette(n=256):
-    """VOC's colour map: class index -> (r, g, b), bits of the index spread over the colour's bits."""
+    """VOC's colour map: class index -> (r, g, b), the bits of the index interleaved over the colours'
+    bits from the top (bit 0 -> red 128, bit 1 -> green 128, bit 2 -> blue 128, bit 3 -> red 64, ...):
+    1 aeroplane (128, 0, 0), 15 person (192, 128, 128), 255 boundary/ignore (224, 224, 192)."""
     palette = np.zeros((n, 3), dtype=np.uint8)
     for i in range(n):
         c, r, g, b = i, 0, 0, 0
@@ -22,6 +24,12 @@ def voc_palette(n=256):
             c >>= 3
         palette[i] = (r, g, b)
     return palette
+
+
+def voc_colourise(labels):
+    """(H, W) labels (0..20, 255 ignored) -> (H, W, 3) uint8 image in VOC's own colours (the colours of
+    the SegmentationClass PNGs; ignored pixels in VOC's cream boundary colour)."""
+    return voc_palette()[np.asarray(labels)]
 
 
 class VOCSegmentation:
@@ -58,7 +66,9 @@ class VOCSegmentation:
 
     def _open(self, path):
         try:
-            return self._image.open(path)
+            image = self._image.open(path)
+            image.load()  # open() reads only the header: a truncated or corrupt body fails here
+            return image
         except Exception as e:  # PIL raises several kinds; name the file either way
             raise OSError(f"VOCSegmentation: cannot read {path}: {e}") from e
 

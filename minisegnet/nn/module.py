@@ -1,9 +1,15 @@
 """Module, Parameter, Sequential, and state dicts saved to .npz atomically."""
 import os
+import re
 import tempfile
 from collections import OrderedDict
 
 import numpy as np
+
+try:
+    import fcntl  # POSIX file locks: tell a live writer's temporary from a dead one's
+except ImportError:  # Windows
+    fcntl = None
 
 from .. import backend
 from ..engine import Tensor
@@ -146,20 +152,60 @@ class Sequential(Module):
         return iter(self._modules.values())
 
 
+def _remove_stale_temporaries(folder, name):
+    """Delete the temporaries that earlier writes of ``name`` left in ``folder`` when their process
+    was killed (SIGKILL, power cut) between creating the file and renaming it.
+
+    Only our own files are touched: ``.tmp-<name>-<random>.npz`` (and the ``.tmp-<random>.npz`` of
+    versions before the target was in the name). A temporary that a live process is still writing
+    is kept: every writer holds an exclusive lock on its temporary until the rename, and the
+    operating system drops a lock when its process dies, SIGKILL included; so a temporary whose
+    lock we can take belongs to a dead writer. (Without ``fcntl``, on Windows, a file open in
+    another process cannot be deleted, which protects a live writer the same way.)
+    """
+    ours = re.compile(re.escape(f".tmp-{name}-") + r"[a-z0-9_]+\.npz|\.tmp-[a-z0-9_]{8}\.npz")
+    for entry in os.listdir(folder):
+        if not ours.fullmatch(entry):
+            continue
+        stale = os.path.join(folder, entry)
+        try:
+            if fcntl is None:
+                os.remove(stale)  # Windows refuses while a writer has it open
+                continue
+            with open(stale, "rb") as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if a live writer holds it
+                os.remove(stale)
+        except OSError:  # being written now, or already gone: leave it
+            pass
+
+
 def save_npz_atomic(path, arrays):
     """Write ``arrays`` (name -> array) to ``path`` as .npz without ever leaving a half-written file:
     write a temporary file in the same folder, flush it to disk, then rename it over ``path``
-    (a rename within one file system is atomic)."""
+    (a rename within one file system is atomic).
+
+    A process killed mid-write cannot remove its temporary, so each write first deletes the
+    temporaries of ``path`` that dead writers left behind (see ``_remove_stale_temporaries``).
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    _remove_stale_temporaries(folder, name)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{name}-", suffix=".npz", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
+            if fcntl is not None:
+                # "Being written": released on close or death. (A cleaner that took the file in the
+                # instant before this lock would make the rename below fail loudly, never silently.)
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if fcntl is not None:
+                os.replace(tmp, path)  # still locked: no cleaner can take the finished file from us
+        if fcntl is None:
+            os.replace(tmp, path)  # Windows renames closed files only
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -173,9 +219,14 @@ def save_state_dict(module_or_state, path):
 
 
 def load_state_dict(path):
-    """Read a state dict saved by ``save_state_dict``; a missing file raises an error naming it."""
+    """Read a state dict saved by ``save_state_dict``. A missing file raises FileNotFoundError and an
+    unreadable one (truncated, corrupt, not an .npz) OSError, both naming the file."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_state_dict: no checkpoint at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        return OrderedDict((k, data[k]) for k in data.files)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return OrderedDict((k, data[k]) for k in data.files)
+    except Exception as e:  # zipfile, zlib and numpy each raise their own kinds
+        raise OSError(f"load_state_dict: cannot read {path} (truncated or corrupt?): "
+                      f"{type(e).__name__}: {e}") from e
