@@ -186,6 +186,8 @@ FUSION_AND_ARITHMETIC = [
     case("crop_and_add onto a 3-D reference", lambda: F.crop_and_add(image(), image(shape=(3, 4, 4)), (0, 0)),
          ValueError, "crop_and_add", "(3, 4, 4)"),
     case("power with a string exponent", lambda: F.power(image(), "2"), TypeError, "power", "'2'"),
+    case("sum over a float axis", lambda: F.sum(image(), axis=1.5), TypeError, "reduction", "axis", "1.5"),
+    case("concatenate of nothing", lambda: F.concatenate([]), ValueError, "concatenate", "none"),
 ]
 
 LAYERS = [
@@ -298,3 +300,15 @@ def test_an_empty_batch_gives_an_empty_result_and_zero_gradients(name):
     assert x.grad.shape == x_shape
     if w is not None:
         np.testing.assert_array_equal(w.grad, np.zeros(w_shape))
+
+
+# --- NumPy integers are integers: sizes are refused only when they are not whole numbers ------------
+def test_numpy_integers_are_accepted_wherever_an_int_is():
+    x, w = image(), weight()
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=np.int64(2), padding=(np.int32(1), 1), groups=np.int64(1)).data,
+                                  F.conv2d(x, w, stride=2, padding=1).data)
+    assert F.max_pool2d(x, np.int64(2)).shape == (2, 3, 4, 4)
+    assert F.interpolate_bilinear(x, size=(np.int64(5), 3)).shape == (2, 3, 5, 3)
+    assert F.interpolate_bilinear(x, scale_factor=np.float32(0.5)).shape == (2, 3, 4, 4)
+    assert nn.Conv2d(np.int64(3), 4, np.int64(3), stride=np.int16(2)).stride == (2, 2)
+    assert F.crop(x, (np.int64(4), 4), (np.int64(1), 2)).shape == (2, 3, 4, 4)

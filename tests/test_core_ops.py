@@ -222,3 +222,13 @@ def test_mixed_float_dtypes_promote_like_numpy_but_gradients_keep_each_input_dty
     np.testing.assert_allclose(a.grad, np.full((2, 3), 2.0))
     # A float64 NumPy array is strong, as in NumPy: float32 tensor + float64 array is float64.
     assert (a + np.ones(3)).dtype == np.float64 and (a + np.ones(3, np.float32)).dtype == np.float32
+
+
+def test_concatenate_of_mixed_dtypes_gives_each_input_a_gradient_of_its_own_dtype():
+    a = msn.tensor(np.ones((2, 1), np.float32), requires_grad=True)
+    b = msn.tensor(np.ones((2, 2)), requires_grad=True)
+    out = F.concatenate([a, b], axis=1)
+    assert out.dtype == np.float64
+    (out * 3.0).sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_array_equal(a.grad, np.full((2, 1), 3.0))
