@@ -15,6 +15,11 @@ never knows which device kernel ran. They also allocate every kernel's output
 
 Shapes: x is (N, C, H, W); a convolution geometry is (kh, kw, sh, sw, ph, pw, dh, dw)
 (kernel, stride, padding, dilation); a pooling geometry is (kh, kw, sh, sw, ph, pw).
+
+A Numba kernel does no bounds checking: an array of the wrong shape makes it read or write
+outside memory, silently. ``minisegnet.functional`` checks every argument with a message for
+the user; the entry points below check again what the kernels rely on (dtype, rank, the
+shapes that must agree), the last line of defence for anyone who calls them directly.
 """
 import numpy as np
 
@@ -37,8 +42,40 @@ def _ints(values):
     return tuple(int(v) for v in values)
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_array(op, what, array, ndim):
+    """The kernels are compiled for float32 and float64 arrays of a fixed rank."""
+    if array.ndim != ndim:
+        raise ValueError(f"kernels.{op}: {what} must have {ndim} dimensions, got shape {tuple(array.shape)}")
+    if array.dtype not in _FLOATS:
+        raise TypeError(f"kernels.{op}: {what} has dtype {array.dtype}; the kernels support float32 and float64")
+
+
+def _check_geometry(op, geometry, length):
+    """(kh, kw, sh, sw, ph, pw[, dh, dw]): kernel, stride and dilation >= 1, padding >= 0."""
+    geometry = _ints(geometry)
+    if len(geometry) != length:
+        raise ValueError(f"kernels.{op}: geometry must have {length} numbers, got {geometry}")
+    if min(geometry[:4] + geometry[6:]) < 1 or min(geometry[4:6]) < 0:
+        raise ValueError(f"kernels.{op}: geometry {geometry} needs kernel, stride and dilation >= 1 and padding >= 0")
+    return geometry
+
+
+def _check_planes(op, array, x_shape):
+    """A gradient and the input it belongs to must have the same (N, C) planes and H, W >= 1."""
+    if len(x_shape) != 4 or tuple(array.shape[:2]) != tuple(x_shape[:2]) or min(x_shape[2:]) < 1:
+        raise ValueError(f"kernels.{op}: gradient of shape {tuple(array.shape)} does not belong to "
+                         f"an input of shape {tuple(x_shape)}")
+
+
 def im2col(x, geometry, out_h, out_w):
     """x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w): every receptive field as a column."""
+    _check_array("im2col", "x", x, 4)
+    geometry = _check_geometry("im2col", geometry, 8)
+    if out_h < 0 or out_w < 0:
+        raise ValueError(f"kernels.im2col: output size ({out_h}, {out_w}) is negative")
     if _on_gpu(x):
         from .columns.cuda import im2col_cuda
         cp = _cupy()
@@ -50,6 +87,13 @@ def im2col(x, geometry, out_h, out_w):
 
 def col2im(cols, x_shape, geometry, out_h, out_w):
     """cols (C*kh*kw, N*out_h*out_w) -> (N, C, H, W), adding up entries that came from one pixel."""
+    _check_array("col2im", "cols", cols, 2)
+    geometry = _check_geometry("col2im", geometry, 8)
+    n_images, channels = x_shape[0], x_shape[1]
+    expected = (channels * geometry[0] * geometry[1], n_images * out_h * out_w)
+    if len(x_shape) != 4 or tuple(cols.shape) != expected:
+        raise ValueError(f"kernels.col2im: cols has shape {tuple(cols.shape)}, expected {expected} "
+                         f"for an image of shape {tuple(x_shape)} and a {out_h}x{out_w} output")
     if _on_gpu(cols):
         from .columns.cuda import col2im_cuda
         cp = _cupy()
@@ -61,6 +105,12 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
 
 def max_pool_forward(x, geometry, out_h, out_w):
     """-> (out, argmax): the window maxima and the flat index iy*W + ix of each (first) maximum."""
+    _check_array("max_pool_forward", "x", x, 4)
+    geometry = _check_geometry("max_pool_forward", tuple(geometry) + (1, 1), 8)[:6]
+    if geometry[4] > geometry[0] // 2 or geometry[5] > geometry[1] // 2:
+        # a window made only of padding would have no maximum for argmax to point at
+        raise ValueError(f"kernels.max_pool_forward: padding {geometry[4:6]} is more than half the kernel "
+                         f"{geometry[:2]}")
     if _on_gpu(x):
         from .pooling.cuda import max_pool_forward_cuda
         cp = _cupy()
@@ -72,16 +122,27 @@ def max_pool_forward(x, geometry, out_h, out_w):
 
 
 def max_pool_backward(grad_out, argmax, x_shape, geometry):
+    _check_array("max_pool_backward", "grad_out", grad_out, 4)
+    _check_planes("max_pool_backward", grad_out, x_shape)
+    if tuple(argmax.shape) != tuple(grad_out.shape):
+        raise ValueError(f"kernels.max_pool_backward: argmax has shape {tuple(argmax.shape)}, "
+                         f"grad_out {tuple(grad_out.shape)}")
     if _on_gpu(grad_out):
         from .pooling.cuda import max_pool_backward_cuda
         cp = _cupy()
         return max_pool_backward_cuda(cp.ascontiguousarray(grad_out), argmax, _ints(x_shape), _ints(geometry), cp)
+    # The CPU kernel scatters to dx[argmax]: an index outside the image would write outside dx.
+    if argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= x_shape[2] * x_shape[3]):
+        raise ValueError(f"kernels.max_pool_backward: argmax holds indices outside [0, {x_shape[2] * x_shape[3]}), "
+                         f"from {int(argmax.min())} to {int(argmax.max())}")
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
     max_pool_backward_cpu(np.ascontiguousarray(grad_out), argmax, dx)
     return dx
 
 
 def avg_pool_forward(x, geometry, out_h, out_w):
+    _check_array("avg_pool_forward", "x", x, 4)
+    geometry = _check_geometry("avg_pool_forward", tuple(geometry) + (1, 1), 8)[:6]
     if _on_gpu(x):
         from .pooling.cuda import avg_pool_forward_cuda
         cp = _cupy()
@@ -92,6 +153,9 @@ def avg_pool_forward(x, geometry, out_h, out_w):
 
 
 def avg_pool_backward(grad_out, x_shape, geometry):
+    _check_array("avg_pool_backward", "grad_out", grad_out, 4)
+    _check_planes("avg_pool_backward", grad_out, x_shape)
+    geometry = _check_geometry("avg_pool_backward", tuple(geometry) + (1, 1), 8)[:6]
     if _on_gpu(grad_out):
         from .pooling.cuda import avg_pool_backward_cuda
         cp = _cupy()
@@ -112,6 +176,11 @@ def bilinear_taps(in_hw, out_hw, scales, align_corners, dtype, xp=np):
 
 def bilinear_forward(x, out_hw, scales, align_corners):
     """x (N, C, H, W) -> (N, C, out_h, out_w); scales = (in/out or 1/scale_factor) per axis."""
+    _check_array("bilinear_forward", "x", x, 4)
+    if min(x.shape[2:]) < 1 or len(out_hw) != 2 or min(out_hw) < 1:
+        # an empty input has no pixel for the taps to point at: they would read outside it
+        raise ValueError(f"kernels.bilinear_forward: cannot resize an input of shape {tuple(x.shape)} "
+                         f"to {tuple(out_hw)}; both need H, W >= 1")
     xp = _cupy() if _on_gpu(x) else np
     taps = bilinear_taps(x.shape[2:], out_hw, scales, align_corners, x.dtype, xp)
     if xp is not np:
@@ -123,6 +192,10 @@ def bilinear_forward(x, out_hw, scales, align_corners):
 
 
 def bilinear_backward(grad_out, x_shape, scales, align_corners):
+    _check_array("bilinear_backward", "grad_out", grad_out, 4)
+    _check_planes("bilinear_backward", grad_out, x_shape)
+    if min(grad_out.shape[2:]) < 1:
+        raise ValueError(f"kernels.bilinear_backward: grad_out has an empty output size {tuple(grad_out.shape)}")
     xp = _cupy() if _on_gpu(grad_out) else np
     taps = bilinear_taps(x_shape[2:], grad_out.shape[2:], scales, align_corners, grad_out.dtype, xp)
     if xp is not np:
@@ -152,6 +225,9 @@ def permutohedral_lattice(features):
 def lattice_filter(values, lattice):
     """values (N, C) -> (N, C): splat onto the lattice, blur, slice (about a Gaussian sum over all pixels)."""
     corners, weights, neighbours = lattice
+    if values.ndim != 2 or values.shape[0] != corners.shape[0]:
+        raise ValueError(f"kernels.lattice_filter: values of shape {tuple(values.shape)} do not match a lattice "
+                         f"built for {corners.shape[0]} points")
     if _on_gpu(values):
         from .crf.cuda import lattice_filter_cuda
         cp = _cupy()

@@ -174,3 +174,39 @@ def test_nn_conv_layers_forward_and_learn():
     assert y.shape == (1, 3, 12, 14) and y.dtype == np.float32
     y.sum().backward()
     assert conv.weight.grad.shape == conv.weight.shape and up.bias.grad.shape == (3,)
+
+
+# --- dtypes and the empty batch -------------------------------------------------------------
+@requires_torch
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_an_empty_batch_matches_torch(transposed, groups):
+    """N = 0 gives an empty output and zero weight and bias gradients, as in PyTorch
+    (backward used to fail in a reshape: -1 cannot be inferred from 0 elements)."""
+    rng = np.random.default_rng(0)
+    x = leaf(np.zeros((0, 4, 5, 6)))
+    w = leaf(rng.normal(size=(4, 3, 3, 3) if transposed else (6, 4 // groups, 3, 3)))
+    b = leaf(rng.normal(size=3 * groups if transposed else 6))
+    tx, tw, tb = (to_torch(t.data, True) for t in (x, w, b))
+    if transposed:
+        ours = F.conv_transpose2d(x, w, b, stride=2, padding=1, groups=groups)
+        theirs = torch.nn.functional.conv_transpose2d(tx, tw, tb, stride=2, padding=1, groups=groups)
+    else:
+        ours = F.conv2d(x, w, b, padding=1, dilation=2, groups=groups)
+        theirs = torch.nn.functional.conv2d(tx, tw, tb, padding=1, dilation=2, groups=groups)
+    assert ours.shape == tuple(theirs.shape) and ours.shape[0] == 0
+    assert_matches_torch(ours, theirs, [(x, tx), (w, tw), (b, tb)])
+    assert not w.grad.any() and not b.grad.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_keeps_its_dtype_in_forward_and_backward(dtype):
+    """Input, weight and bias share one dtype (mixing them is refused: tests/test_bad_inputs.py),
+    and the output and every gradient keep it."""
+    conv = nn.Conv2d(2, 3, 3, padding=1, dtype=dtype)
+    up = nn.ConvTranspose2d(3, 3, 4, stride=2, padding=1, dtype=dtype)
+    x = msn.tensor(np.ones((1, 2, 4, 4), dtype=dtype), requires_grad=True)
+    y = up(conv(x))
+    y.sum().backward()
+    assert y.dtype == dtype and x.grad.dtype == dtype
+    assert all(p.grad.dtype == dtype for p in conv.parameters() + up.parameters())

@@ -183,3 +183,52 @@ def test_matmul_concat_pad_match_torch():
     np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-10)
+
+
+# --- dtypes: NumPy's result type, gradients in each input's dtype --------------------------------
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float32, np.float64])
+@pytest.mark.parametrize("scalar", [2, 0.5, True])
+@pytest.mark.parametrize("name", list(BINARY))
+def test_arithmetic_with_a_python_number_follows_numpy(dtype, scalar, name):
+    """int tensor * 0.5 is 0.5 per element in float64 (it was 0 in int64); a Python number never
+    widens a float32 tensor (NEP 50); both orders of the operands agree with NumPy."""
+    ours, reference = BINARY[name]
+    array = np.array([1, 2, 3], dtype=dtype)
+    for result, expected in ((ours(msn.tensor(array), scalar), reference(array, scalar)),
+                             (ours(scalar, msn.tensor(array)), reference(scalar, array))):
+        assert result.dtype == expected.dtype
+        np.testing.assert_array_equal(result.data, expected)
+
+
+def test_int_tensor_times_a_half_is_not_zero():
+    np.testing.assert_array_equal((msn.tensor([1, 2, 3]) * 0.5).data, [0.5, 1.0, 1.5])
+    assert (msn.tensor(np.ones(3, np.float32)) * 0.5).dtype == np.float32
+    assert F.mean(msn.tensor([1, 2])).item() == 1.5
+    assert F.sigmoid(msn.tensor([0])).data.tolist() == [0.5]  # was cast back to int: [0]
+
+
+def test_mixed_float_dtypes_promote_like_numpy_but_gradients_keep_each_input_dtype():
+    a = msn.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    b = msn.tensor(np.full((3,), 2.0), requires_grad=True)  # float64
+    for op in (F.add, F.sub, F.mul, F.div):
+        a.zero_grad(), b.zero_grad()
+        out = op(a, b)
+        assert out.dtype == np.float64
+        out.sum().backward()
+        assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    a.zero_grad(), b.zero_grad()
+    F.matmul(a, b).sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_allclose(a.grad, np.full((2, 3), 2.0))
+    # A float64 NumPy array is strong, as in NumPy: float32 tensor + float64 array is float64.
+    assert (a + np.ones(3)).dtype == np.float64 and (a + np.ones(3, np.float32)).dtype == np.float32
+
+
+def test_concatenate_of_mixed_dtypes_gives_each_input_a_gradient_of_its_own_dtype():
+    a = msn.tensor(np.ones((2, 1), np.float32), requires_grad=True)
+    b = msn.tensor(np.ones((2, 2)), requires_grad=True)
+    out = F.concatenate([a, b], axis=1)
+    assert out.dtype == np.float64
+    (out * 3.0).sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_array_equal(a.grad, np.full((2, 1), 3.0))

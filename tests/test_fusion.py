@@ -55,13 +55,13 @@ def test_crop_and_add_on_a_small_fcn_with_a_non_trivial_offset():
     offset = F.crop_offset(stem, stem + down + [up])
     assert offset == (1, 1)  # stem starts at -3, the upsampled map at -2: one pixel apart
 
-    x = msn.tensor(np.random.default_rng(0).normal(size=(1, 1, 12, 10)))
+    x = msn.tensor(np.random.default_rng(0).normal(size=(1, 1, 12, 10)).astype(np.float32))  # the layers' dtype
     skip = nn.Sequential(*stem)(x)
     coarse = up(nn.Sequential(*down)(skip))
     fused = F.crop_and_add(skip, coarse, offset)
     assert fused.shape == coarse.shape
     np.testing.assert_allclose(fused.data - coarse.data,
-                               skip.data[:, :, 1:1 + coarse.shape[2], 1:1 + coarse.shape[3]])
+                               skip.data[:, :, 1:1 + coarse.shape[2], 1:1 + coarse.shape[3]], rtol=1e-5, atol=1e-6)
     a, b = leaf(skip.data), leaf(coarse.data)
     assert msn.gradcheck(lambda s, c: F.crop_and_add(s, c, offset), a, b)
 

@@ -78,3 +78,24 @@ def test_bilinear_errors():
 def test_upsample_layer():
     assert nn.Upsample(scale_factor=2)(image()).shape == (2, 3, 10, 8)
     assert nn.Upsample(size=(6, 6), align_corners=True)(image()).shape == (2, 3, 6, 6)
+
+
+@requires_torch
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_an_empty_batch_matches_torch(align_corners):
+    x = leaf(np.zeros((0, 2, 5, 4)))
+    tx = to_torch(x.data, True)
+    ours = F.interpolate_bilinear(x, size=(7, 3), align_corners=align_corners)
+    theirs = torch.nn.functional.interpolate(tx, size=(7, 3), mode="bilinear", align_corners=align_corners)
+    assert ours.shape == tuple(theirs.shape) == (0, 2, 7, 3)
+    assert_matches_torch(ours, theirs, [(x, tx)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bilinear_keeps_its_dtype(dtype):
+    """Integer images are refused (tests/test_bad_inputs.py): uint8 used to cast the weights to 0."""
+    x = msn.tensor(np.arange(16, dtype=dtype).reshape(1, 1, 4, 4), requires_grad=True)
+    y = F.interpolate_bilinear(x, scale_factor=1.5)
+    y.sum().backward()
+    assert y.dtype == dtype and x.grad.dtype == dtype
+    assert 0 < y.data.mean() < 15

@@ -21,9 +21,9 @@ class Sigmoid(Function):
     def forward(ctx, x):
         xp = array_module(x)
         # 1/(1+e^-x) overflows e^-x for very negative x; the tanh form does not.
-        out = 0.5 * (xp.tanh(0.5 * x) + 1)
+        out = 0.5 * (xp.tanh(0.5 * x) + 1)  # float32 stays float32; an int input gives NumPy's float
         ctx.save_for_backward(out)
-        return out.astype(x.dtype, copy=False)
+        return out
 
     @staticmethod
     def backward(ctx, g):

@@ -9,7 +9,7 @@ jump are aligned grids; the offset at which to crop the bigger one so that it
 lines up with the reference is (start_ref - start_big) / jump. ``crop_offset``
 computes it from the layers themselves, so no magic number is hard-coded.
 """
-from ._geometry import coordinate_map
+from ._geometry import check_4d, coordinate_map, pair
 from .shape import getitem
 
 
@@ -35,9 +35,12 @@ def crop_offset(layers_to_cropped, layers_to_reference):
 
 
 def crop(x, size, offset):
-    """x[:, :, oy:oy+h, ox:ox+w] for size (h, w) and offset (oy, ox): FCN's Crop layer."""
-    (h, w), (oy, ox) = size, offset
-    if oy < 0 or ox < 0 or oy + h > x.shape[2] or ox + w > x.shape[3]:
+    """x[:, :, oy:oy+h, ox:ox+w] for size (h, w) and offset (oy, ox): FCN's Crop layer.
+
+    size and offset are ints or pairs of ints; the window must lie inside x and hold a pixel."""
+    check_4d(x, "crop")
+    (h, w), (oy, ox) = pair(size, "crop", "size"), pair(offset, "crop", "offset")
+    if h < 1 or w < 1 or oy < 0 or ox < 0 or oy + h > x.shape[2] or ox + w > x.shape[3]:
         raise ValueError(f"crop: a {h}x{w} window at offset ({oy}, {ox}) does not fit in a "
                          f"{x.shape[2]}x{x.shape[3]} map")
     return getitem(x, (slice(None), slice(None), slice(oy, oy + h), slice(ox, ox + w)))
@@ -45,6 +48,8 @@ def crop(x, size, offset):
 
 def crop_and_add(to_crop, reference, offset):
     """FCN's skip fusion (Crop + Eltwise sum): reference + to_crop cropped to reference's size at offset."""
+    check_4d(to_crop, "crop_and_add", "to_crop")
+    check_4d(reference, "crop_and_add", "reference")
     if to_crop.shape[:2] != reference.shape[:2]:
         raise ValueError(f"crop_and_add: batch and channels differ: {to_crop.shape[:2]} vs {reference.shape[:2]}")
     return reference + crop(to_crop, reference.shape[2:], offset)

@@ -7,7 +7,8 @@ class MatMul(Function):
     """C = A @ B;  dA = dC @ B^T,  dB = A^T @ dC  (batch dimensions broadcast as in NumPy).
 
     A vector is first promoted to a matrix (a row on the left, a column on the right),
-    so that one formula serves every case."""
+    so that one formula serves every case. The result dtype is NumPy's; each gradient comes
+    back in its input's dtype."""
     name = "matmul"
 
     @staticmethod
@@ -20,6 +21,7 @@ class MatMul(Function):
         ctx.save_for_backward(b2 if ctx.needs_input_grad[0] else None,
                               a2 if ctx.needs_input_grad[1] else None)
         ctx.shapes = (a.shape, b.shape, a2.shape, b2.shape, out2.shape)
+        ctx.dtypes = (a.dtype, b.dtype)
         return out2.reshape(out2.shape[:-2] + (a2.shape[-2],) * (a.ndim > 1) + (b2.shape[-1],) * (b.ndim > 1))
 
     @staticmethod
@@ -29,9 +31,9 @@ class MatMul(Function):
         g2 = g.reshape(out2_shape)
         da = db = None
         if ctx.needs_input_grad[0]:
-            da = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2_shape).reshape(a_shape)
+            da = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2_shape, ctx.dtypes[0]).reshape(a_shape)
         if ctx.needs_input_grad[1]:
-            db = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2_shape).reshape(b_shape)
+            db = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2_shape, ctx.dtypes[1]).reshape(b_shape)
         return da, db
 
 

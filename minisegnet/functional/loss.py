@@ -11,6 +11,7 @@ w[t_p] (softmax(z_p) - onehot(t_p)) / denominator.
 """
 from ..backend import array_module
 from ..engine import Function, Tensor
+from ._geometry import as_int, check_float
 from .activation import log_softmax_array
 
 
@@ -58,7 +59,8 @@ class CrossEntropy(Function):
 def cross_entropy(logits, target, weight=None, ignore_index=255, reduction="mean"):
     """Softmax cross-entropy between class scores and integer labels.
 
-    logits: (N, C) or (N, C, H, W) floating tensor;  target: (N,) or (N, H, W) integers
+    logits: (N, C) or (N, C, H, W) float32 or float64 tensor (integer logits are refused: they would
+    give an integer loss);  target: (N,) or (N, H, W) integers
     in [0, C) or equal to ``ignore_index``;  weight: optional (C,) class weights
     (pixel classes are heavily unbalanced);  reduction: "mean" | "sum" | "none".
     """
@@ -69,6 +71,10 @@ def cross_entropy(logits, target, weight=None, ignore_index=255, reduction="mean
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if logits.ndim < 2:
         raise ValueError(f"cross_entropy: logits need shape (N, C, ...), got {logits.shape}")
+    check_float(logits, "cross_entropy", "logits")
+    ignore_index = as_int(ignore_index, "cross_entropy", "ignore_index")
+    if logits.shape[1] < 1:
+        raise ValueError(f"cross_entropy: logits have shape {tuple(logits.shape)}: no classes (C = 0)")
     expected = (logits.shape[0],) + logits.shape[2:]
     if tuple(t.shape) != expected:
         raise ValueError(f"cross_entropy: target shape {tuple(t.shape)} does not match logits {logits.shape}; "

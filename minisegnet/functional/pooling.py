@@ -6,7 +6,7 @@ Padding may be at most half the kernel, so every window holds a real pixel.
 """
 from .. import kernels
 from ..engine import Function
-from ._geometry import check_4d, check_at_least, pair, pool_output_size
+from ._geometry import check_at_least, check_images, pair, pool_output_size
 
 
 class MaxPool2d(Function):
@@ -39,7 +39,7 @@ class AvgPool2d(Function):
 
 
 def _pool_geometry(op, x, kernel_size, stride, padding, ceil_mode):
-    check_4d(x, op)
+    check_images(x, op)  # float32/float64, C, H, W >= 1: the kernels do no bounds checking
     kernel = pair(kernel_size, op, "kernel_size")
     stride = kernel if stride is None else pair(stride, op, "stride")
     padding = pair(padding, op, "padding")

@@ -1,12 +1,14 @@
 """Reductions over axes: sum, mean, max (with keepdims)."""
 from ..backend import array_module
 from ..engine import Function
+from ._geometry import as_int
 
 
 def _normalise_axis(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(as_int(a, "reduction", "axis") for a in axes)
     for a in axes:
         if not -ndim <= a < ndim:
             raise ValueError(f"reduction: axis {a} is out of range for a tensor with {ndim} dimensions")

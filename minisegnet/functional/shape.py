@@ -40,6 +40,7 @@ class Concatenate(Function):
     def forward(ctx, axis, *xs):
         ctx.axis = axis
         ctx.sizes = [x.shape[axis] for x in xs]
+        ctx.dtypes = [x.dtype for x in xs]  # the result has NumPy's common dtype; each gradient its input's
         try:
             return array_module(xs[0]).concatenate(xs, axis=axis)
         except ValueError:
@@ -49,7 +50,8 @@ class Concatenate(Function):
     @staticmethod
     def backward(ctx, g):
         cuts = np.cumsum(ctx.sizes)[:-1].tolist()
-        return (None, *array_module(g).split(g, cuts, axis=ctx.axis))
+        pieces = array_module(g).split(g, cuts, axis=ctx.axis)
+        return (None, *(piece.astype(dtype, copy=False) for piece, dtype in zip(pieces, ctx.dtypes)))
 
 
 class GetItem(Function):
@@ -120,6 +122,9 @@ permute = transpose
 
 
 def concatenate(tensors, axis=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor, got none")
     return Concatenate.apply(axis, *tensors)
 
 

@@ -9,7 +9,7 @@ import math
 
 from .. import kernels
 from ..engine import Function
-from ._geometry import check_4d
+from ._geometry import check_at_least, check_images, pair, scale_pair
 
 
 class Bilinear(Function):
@@ -27,21 +27,25 @@ class Bilinear(Function):
 
 def interpolate_bilinear(x, size=None, scale_factor=None, align_corners=False):
     """Resize x (N, C, H, W) to ``size`` = (H_out, W_out) or by ``scale_factor``
-    (H_out = floor(H * scale_factor)); give exactly one of the two."""
+    (H_out = floor(H * scale_factor)); give exactly one of the two.
+
+    size: an int or a pair of ints >= 1;  scale_factor: a finite positive number or a pair.
+    x: float32 or float64 with C, H, W >= 1 (N may be 0).
+    """
     op = "interpolate_bilinear"
-    check_4d(x, op)
+    # An empty input would make the kernels read outside it (they do no bounds checking).
+    check_images(x, op)
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: give exactly one of size and scale_factor (got size={size}, scale_factor={scale_factor})")
-    in_hw = x.shape[2:]
+    in_hw = tuple(x.shape[2:])
     if size is not None:
-        out_hw = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(int(s) for s in size)
+        out_hw = pair(size, op, "size")
+        check_at_least(out_hw, 1, op, "size")
         scales = tuple(i / o for i, o in zip(in_hw, out_hw))
     else:
-        factors = (scale_factor, scale_factor) if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
-        if min(factors) <= 0:
-            raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor}")
+        factors = scale_pair(scale_factor, op)
         out_hw = tuple(int(math.floor(i * f)) for i, f in zip(in_hw, factors))
+        if min(out_hw) < 1:
+            raise ValueError(f"{op}: output size {out_hw} is empty (input {in_hw}, scale_factor {scale_factor})")
         scales = tuple(1.0 / f for f in factors)
-    if len(out_hw) != 2 or min(out_hw) < 1:
-        raise ValueError(f"{op}: output size {out_hw} is empty or not (H, W) (input {in_hw})")
     return Bilinear.apply(x, out_hw, scales, bool(align_corners))

@@ -2,14 +2,57 @@
 
 Spatial layers keep their geometry as (rows, cols) pairs and declare a
 ``coordinate_kind`` so that receptive-field and crop-offset tools
-(``functional.fusion.coordinate_map``) can read any stack of them.
+(``functional.fusion.coordinate_map``) can read any stack of them. The geometry is
+checked when a layer is built, so a bad kernel size or stride fails at the line that
+made the layer, not at its first forward pass.
 """
 import numpy as np
 
 from .. import functional as F
-from ..functional._geometry import pair
+from ..functional._geometry import (SUPPORTED_FLOATS, as_int, check_at_least, check_float, pair,
+                                    scale_pair)
 from . import init
 from .module import Module, Parameter
+
+
+def _channels(layer, in_channels, out_channels, groups):
+    """Checked (in_channels, out_channels, groups): positive ints, both channel counts divisible by groups."""
+    in_channels = as_int(in_channels, layer, "in_channels")
+    out_channels = as_int(out_channels, layer, "out_channels")
+    groups = as_int(groups, layer, "groups")
+    check_at_least((in_channels, out_channels), 1, layer, "in_channels and out_channels")
+    check_at_least((groups,), 1, layer, "groups")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{layer}: in_channels {in_channels} and out_channels {out_channels} "
+                         f"must both be divisible by groups={groups}")
+    return in_channels, out_channels, groups
+
+
+def _conv_geometry(layer, kernel_size, stride, padding, dilation):
+    """Checked (kernel_size, stride, padding, dilation) as (rows, cols) pairs."""
+    kernel_size, stride = pair(kernel_size, layer, "kernel_size"), pair(stride, layer, "stride")
+    padding, dilation = pair(padding, layer, "padding"), pair(dilation, layer, "dilation")
+    check_at_least(kernel_size, 1, layer, "kernel_size")
+    check_at_least(stride, 1, layer, "stride")
+    check_at_least(padding, 0, layer, "padding")
+    check_at_least(dilation, 1, layer, "dilation")
+    return kernel_size, stride, padding, dilation
+
+
+def _float_dtype(layer, dtype):
+    if np.dtype(dtype) not in SUPPORTED_FLOATS:
+        raise TypeError(f"{layer}: dtype {np.dtype(dtype)} is not supported; use float32 or float64")
+    return np.dtype(dtype)
+
+
+def _check_input(layer, x):
+    """The input must be floating point and have the layer's dtype (PyTorch refuses a mix too):
+    a float64 input would otherwise give a float32 layer float64 outputs and gradients."""
+    check_float(x, type(layer).__name__)
+    if x.dtype != layer.weight.dtype:
+        raise TypeError(f"{type(layer).__name__}: input has dtype {x.dtype} but the layer's weight has dtype "
+                        f"{layer.weight.dtype}; convert the input (msn.tensor(x, dtype=np.{layer.weight.dtype})) "
+                        f"or build the layer with dtype=np.{x.dtype}")
 
 
 class Conv2d(Module):
@@ -19,19 +62,17 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, dtype=np.float32):
         super().__init__()
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} "
-                             f"must both be divisible by groups={groups}")
+        in_channels, out_channels, groups = _channels("Conv2d", in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size")
-        self.stride = pair(stride, "Conv2d", "stride")
-        self.padding = pair(padding, "Conv2d", "padding")
-        self.dilation = pair(dilation, "Conv2d", "dilation")
+        self.kernel_size, self.stride, self.padding, self.dilation = _conv_geometry(
+            "Conv2d", kernel_size, stride, padding, dilation)
+        dtype = _float_dtype("Conv2d", dtype)
         self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dtype=dtype))
         init.kaiming_normal_(self.weight)
         self.bias = Parameter(np.zeros(out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
+        _check_input(self, x)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
@@ -47,12 +88,16 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, bilinear=False, dtype=np.float32):
         super().__init__()
+        op = "ConvTranspose2d"
+        in_channels, out_channels, groups = _channels(op, in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = pair(kernel_size, "ConvTranspose2d", "kernel_size")
-        self.stride = pair(stride, "ConvTranspose2d", "stride")
-        self.padding = pair(padding, "ConvTranspose2d", "padding")
-        self.output_padding = pair(output_padding, "ConvTranspose2d", "output_padding")
-        self.dilation = pair(dilation, "ConvTranspose2d", "dilation")
+        self.kernel_size, self.stride, self.padding, self.dilation = _conv_geometry(
+            op, kernel_size, stride, padding, dilation)
+        self.output_padding = pair(output_padding, op, "output_padding")
+        for o, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if not 0 <= o < max(s, d):
+                raise ValueError(f"{op}: output_padding {o} must be >= 0 and smaller than stride {s} or dilation {d}")
+        dtype = _float_dtype(op, dtype)
         self.weight = Parameter(np.empty((in_channels, out_channels // groups) + self.kernel_size, dtype=dtype))
         if bilinear:
             init.bilinear_(self.weight)
@@ -61,6 +106,7 @@ class ConvTranspose2d(Module):
         self.bias = Parameter(np.zeros(out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
+        _check_input(self, x)
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, self.groups, self.dilation)
 
@@ -74,9 +120,11 @@ class MaxPool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
-        self.kernel_size = pair(kernel_size, "MaxPool2d", "kernel_size")
-        self.stride = self.kernel_size if stride is None else pair(stride, "MaxPool2d", "stride")
-        self.padding = pair(padding, "MaxPool2d", "padding")
+        op = type(self).__name__
+        self.kernel_size, self.stride, self.padding, _ = _conv_geometry(
+            op, kernel_size, kernel_size if stride is None else stride, padding, 1)
+        if self.padding[0] > self.kernel_size[0] // 2 or self.padding[1] > self.kernel_size[1] // 2:
+            raise ValueError(f"{op}: padding {self.padding} must be at most half the kernel size {self.kernel_size}")
         self.ceil_mode = ceil_mode
 
     def forward(self, x):
@@ -99,9 +147,16 @@ class Upsample(Module):
 
     def __init__(self, size=None, scale_factor=None, align_corners=False):
         super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError(f"Upsample: give exactly one of size and scale_factor "
+                             f"(got size={size}, scale_factor={scale_factor})")
+        if size is not None:
+            check_at_least(pair(size, "Upsample", "size"), 1, "Upsample", "size")
+        else:
+            scale_pair(scale_factor, "Upsample")  # a finite positive number or a pair of them
+            if not isinstance(scale_factor, (tuple, list)):
+                scale_factor = (scale_factor, scale_factor)
         self.size = size
-        if scale_factor is not None and not isinstance(scale_factor, (tuple, list)):
-            scale_factor = (scale_factor, scale_factor)
         self.scale_factor = None if scale_factor is None else tuple(scale_factor)
         self.align_corners = align_corners
 
