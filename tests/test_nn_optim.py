@@ -146,7 +146,7 @@ def test_load_state_dict_copies_so_training_never_changes_the_dict():
     before = {k: v.copy() for k, v in state.items()}
     a, b = TinyNet().load_state_dict(state), TinyNet().load_state_dict(state)
     opt = optim.SGD(a.parameters(), lr=0.5)
-    x = msn.tensor(np.random.default_rng(0).normal(size=(1, 3, 8, 8)))
+    x = msn.tensor(np.random.default_rng(0).normal(size=(1, 3, 8, 8)), dtype=np.float32)
     a(x).sum().backward()
     opt.step()
     for k in state:
