@@ -153,9 +153,11 @@ def assert_sequential_mean_field_descends(probabilities, image, sweeps=4, **para
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_sequential_mean_field_never_raises_the_free_energy(seed):
-    """What mean field guarantees (Kraehenbuehl & Koltun 2011, sec. 3): F restricted to one pixel's
-    Q_i is KL(Q_i || Q_i*) - log Z_i, with Q_i* the update above, so updating one pixel at a time
-    lowers F by exactly KL(old Q_i || new Q_i) >= 0, whatever the image, unaries and weights.
+    """What mean field guarantees (the coordinate-descent argument, e.g. Koller & Friedman 2009,
+    sec. 11.5): with all other pixels fixed, F as a function of one pixel's Q_i is
+    KL(Q_i || Q_i*) - log Z_i + const, with Q_i* the update above and Z_i its normaliser, so updating
+    one pixel at a time lowers F by exactly KL(old Q_i || new Q_i) >= 0, whatever the image,
+    unaries and weights.
     Checked on random tiny images, confident random unaries and random strong weights, at every
     pixel update of four sweeps, with the library's energy, kernel matrix and unaries (the energy
     itself against the formula in plain loops)."""
@@ -178,7 +180,8 @@ def test_sequential_mean_field_descends_where_parallel_updates_climb():
 
 
 def test_parallel_mean_field_can_raise_the_free_energy():
-    """dense_crf updates every pixel at once, from the previous Q of all the others: no such guarantee.
+    """dense_crf updates every pixel at once, from the previous Q of all the others: no such guarantee
+    (Kraehenbuehl & Koltun 2013 discuss when parallel updates converge).
     Two pixels strongly tied (k = 10) that start out disagreeing each take the other's label,
     still disagree, and the free energy goes up (then they swap back and forth)."""
     q, energies = crf.dense_crf(**TWO_PIXELS, method="exact", iterations=2, return_energies=True, **TWO_PIXELS_TIED)
