@@ -89,68 +89,110 @@ def to_host(a):
     return a.get() if hasattr(a, "get") else a
 
 
+# Every CUDA test runs a batch of N = 2 images of C = 3 channels (N != C, so a thread that decodes its
+# flat index into (n, c) the wrong way round reads the wrong plane and fails), in float64 and in
+# float32 (the dtype training runs in). Shapes stay small: a few hundred threads per launch.
+SIM_DTYPES = [np.float64, np.float32]
+SIM_BATCH = (2, 3)
+
+
+def rtol(dtype):
+    """Sums may be added up in a different order (or, in the simulator, in a different precision)
+    than in the reference: a few units in the last place of the dtype."""
+    return 1e-12 if dtype == np.float64 else 2e-6
+
+
 SIM_CONV = [(1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 0, 1), (2, 3, 2, 1), (3, 1, 2, 2), (2, 2, 1, 3), (3, 3, 1, 2)]
 
 
+@pytest.mark.parametrize("dtype", SIM_DTYPES)
 @pytest.mark.parametrize("k,s,p,d", SIM_CONV)
-def test_im2col_col2im_cuda_equal_reference(k, s, p, d):
+def test_im2col_col2im_cuda_equal_reference_and_cpu(k, s, p, d, dtype):
     kernels = cuda_module("columns")
     xp = device_xp()
-    x = sample((1, 2, 4, 5))
+    x = sample(SIM_BATCH + (3, 4), dtype)
     g = conv_geometry(k, s, p, d)
-    oh, ow = conv_output_size(4, k, s, p, d, "t"), conv_output_size(5, k, s, p, d, "t")
+    oh, ow = conv_output_size(3, k, s, p, d, "t"), conv_output_size(4, k, s, p, d, "t")
     cols = to_host(kernels.im2col_cuda(xp.asarray(x), g, oh, ow, xp))
-    np.testing.assert_array_equal(cols, im2col_ref.im2col_reference(x, g, oh, ow))
+    assert cols.dtype == dtype
+    np.testing.assert_array_equal(cols, im2col_ref.im2col_reference(x, g, oh, ow))  # a copy: exact
+    np.testing.assert_array_equal(cols, cpu.im2col(x, g, oh, ow))
     dx = to_host(kernels.col2im_cuda(xp.asarray(cols), x.shape, g, oh, ow, xp))
-    np.testing.assert_allclose(dx, im2col_ref.col2im_reference(cols, x.shape, g, oh, ow), rtol=1e-12)
-    np.testing.assert_allclose(dx, cpu.col2im(cols, x.shape, g, oh, ow), rtol=1e-12)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, im2col_ref.col2im_reference(cols, x.shape, g, oh, ow), rtol=rtol(dtype))
+    np.testing.assert_allclose(dx, cpu.col2im(cols, x.shape, g, oh, ow), rtol=rtol(dtype))
 
 
+@pytest.mark.parametrize("dtype", SIM_DTYPES)
 @pytest.mark.parametrize("k,s,p,ceil", [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), (2, 3, 1, True)])
-def test_pooling_cuda_equal_reference(k, s, p, ceil):
+def test_pooling_cuda_equal_reference_and_cpu(k, s, p, ceil, dtype):
     kernels = cuda_module("pooling")
     xp = device_xp()
-    x = sample((1, 2, 5, 4))
-    x[0, 1] = np.round(x[0, 1])  # ties: the first maximum must win on the GPU too
+    x = sample(SIM_BATCH + (5, 4), dtype)
+    x[1, 2] = np.round(x[1, 2])  # ties in the last plane: the first maximum must win on the GPU too
     g = (k, k, s, s, p, p)
     oh, ow = pool_output_size(5, k, s, p, ceil, "t"), pool_output_size(4, k, s, p, ceil, "t")
     out, arg = kernels.max_pool_forward_cuda(xp.asarray(x), g, oh, ow, xp)
     ref_out, ref_arg = pool_ref.max_pool_forward_reference(x, g, oh, ow)
-    np.testing.assert_array_equal(to_host(out), ref_out)
-    np.testing.assert_array_equal(to_host(arg), ref_arg)
-    grad = sample(ref_out.shape, seed=3)
-    np.testing.assert_allclose(to_host(kernels.max_pool_backward_cuda(xp.asarray(grad), arg, x.shape, g, xp)),
-                               pool_ref.max_pool_backward_reference(grad, ref_arg, x.shape), rtol=1e-12)
-    np.testing.assert_allclose(to_host(kernels.avg_pool_forward_cuda(xp.asarray(x), g, oh, ow, xp)),
-                               pool_ref.avg_pool_forward_reference(x, g, oh, ow), rtol=1e-12)
-    np.testing.assert_allclose(to_host(kernels.avg_pool_backward_cuda(xp.asarray(grad), x.shape, g, xp)),
-                               pool_ref.avg_pool_backward_reference(grad, x.shape, g), rtol=1e-12)
+    cpu_out, cpu_arg = cpu.max_pool_forward(x, g, oh, ow)
+    assert to_host(out).dtype == dtype
+    for expected_out, expected_arg in ((ref_out, ref_arg), (cpu_out, cpu_arg)):
+        np.testing.assert_array_equal(to_host(out), expected_out)
+        np.testing.assert_array_equal(to_host(arg), expected_arg)
+    grad = sample(ref_out.shape, dtype, seed=3)
+    dx = to_host(kernels.max_pool_backward_cuda(xp.asarray(grad), arg, x.shape, g, xp))
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, pool_ref.max_pool_backward_reference(grad, ref_arg, x.shape), rtol=rtol(dtype))
+    np.testing.assert_allclose(dx, cpu.max_pool_backward(grad, cpu_arg, x.shape, g), rtol=rtol(dtype))
+    avg = to_host(kernels.avg_pool_forward_cuda(xp.asarray(x), g, oh, ow, xp))
+    assert avg.dtype == dtype
+    np.testing.assert_allclose(avg, pool_ref.avg_pool_forward_reference(x, g, oh, ow), rtol=rtol(dtype))
+    np.testing.assert_allclose(avg, cpu.avg_pool_forward(x, g, oh, ow), rtol=rtol(dtype))
+    avg_dx = to_host(kernels.avg_pool_backward_cuda(xp.asarray(grad), x.shape, g, xp))
+    assert avg_dx.dtype == dtype
+    np.testing.assert_allclose(avg_dx, pool_ref.avg_pool_backward_reference(grad, x.shape, g), rtol=rtol(dtype))
+    np.testing.assert_allclose(avg_dx, cpu.avg_pool_backward(grad, x.shape, g), rtol=rtol(dtype))
 
 
-@pytest.mark.parametrize("in_hw,out_hw,align", BILINEAR_CASES[:4])
-def test_bilinear_cuda_equal_reference(in_hw, out_hw, align):
+@pytest.mark.parametrize("dtype", SIM_DTYPES)
+@pytest.mark.parametrize("in_hw,out_hw,align", BILINEAR_CASES)
+def test_bilinear_cuda_equal_reference_and_cpu(in_hw, out_hw, align, dtype):
     kernels = cuda_module("bilinear")
     xp = device_xp()
-    x = sample((1, 2) + in_hw)
+    x = sample(SIM_BATCH + in_hw, dtype)
     scales = tuple(i / o for i, o in zip(in_hw, out_hw))
     taps = bilinear_taps(in_hw, out_hw, scales, align, x.dtype, xp)
     out = to_host(kernels.bilinear_forward_cuda(xp.asarray(x), taps, xp))
-    np.testing.assert_allclose(out, bilinear_ref.bilinear_forward_reference(x, *out_hw, *scales, align), rtol=1e-12)
-    grad = sample(out.shape, seed=4)
-    np.testing.assert_allclose(to_host(kernels.bilinear_backward_cuda(xp.asarray(grad), x.shape, taps, xp)),
-                               bilinear_ref.bilinear_backward_reference(grad, x.shape, *scales, align), rtol=1e-12)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, bilinear_ref.bilinear_forward_reference(x, *out_hw, *scales, align),
+                               rtol=rtol(dtype))
+    np.testing.assert_allclose(out, cpu.bilinear_forward(x, out_hw, scales, align), rtol=rtol(dtype))
+    grad = sample(out.shape, dtype, seed=4)
+    dx = to_host(kernels.bilinear_backward_cuda(xp.asarray(grad), x.shape, taps, xp))
+    assert dx.dtype == dtype
+    # atomic adds: the order of the sums differs from run to run on a GPU
+    np.testing.assert_allclose(dx, bilinear_ref.bilinear_backward_reference(grad, x.shape, *scales, align),
+                               rtol=rtol(dtype))
+    np.testing.assert_allclose(dx, cpu.bilinear_backward(grad, x.shape, scales, align), rtol=rtol(dtype))
 
 
+@pytest.mark.parametrize("dtype", SIM_DTYPES)
 @pytest.mark.parametrize("d", [2, 5])
-def test_lattice_filter_cuda_equals_reference(d):
+def test_lattice_filter_cuda_equals_reference_and_cpu(d, dtype):
+    """The CRF's splat (atomic adds), blur and slice kernels, for 3 channels. The lattice's
+    weights are float64 whatever the values' dtype (it is built on the host); the values set the
+    dtype of the result."""
     from minisegnet.kernels.crf import reference as crf_ref
     kernels = cuda_module("crf")
     xp = device_xp()
     features = np.random.default_rng(d).standard_normal((12, d)) * 2
     lattice = cpu.permutohedral_lattice(features)  # built on the host, as on a GPU
-    values = np.random.default_rng(1).random((12, 2))
-    out = kernels.lattice_filter_cuda(xp.asarray(values), *(xp.asarray(a) for a in lattice), xp)
-    np.testing.assert_allclose(to_host(out), crf_ref.lattice_filter_reference(values, *lattice), rtol=1e-12)
+    values = np.random.default_rng(1).random((12, 3)).astype(dtype)
+    out = to_host(kernels.lattice_filter_cuda(xp.asarray(values), *(xp.asarray(a) for a in lattice), xp))
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, crf_ref.lattice_filter_reference(values, *lattice), rtol=rtol(dtype))
+    # (the CPU kernel in float64: the library's CRF runs in float64, so no float32 CPU kernel is compiled for it)
+    np.testing.assert_allclose(out, cpu.lattice_filter(values.astype(np.float64), lattice), rtol=rtol(dtype))
 
 
 def test_every_cuda_kernel_compiles_to_ptx_without_a_gpu():
