@@ -68,6 +68,10 @@ def col2im_cpu(cols, geometry, out_h, out_w, dx):
     """cols (C*kh*kw, N*out_h*out_w) -> adds into dx (N, C, H, W) (zeroed by the caller)."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
     n_images, channels, height, width = dx.shape
+    # Flat views, as in im2col: the innermost loop becomes a plain strided add that vectorises.
+    cols_flat = cols.reshape(-1)
+    dx_flat = dx.reshape(-1)
+    row_length = n_images * out_h * out_w
     for plane in prange(n_images * channels):
         n = plane // channels
         c = plane % channels
@@ -78,7 +82,11 @@ def col2im_cpu(cols, geometry, out_h, out_w, dx):
                 x_offset = kx * dw - pw
                 ox_lo, ox_hi = _valid_range(x_offset, sw, width, out_w)
                 for oy in range(oy_lo, oy_hi):
-                    iy = oy * sh - ph + ky * dh
-                    start = (n * out_h + oy) * out_w
-                    for ox in range(ox_lo, ox_hi):
-                        dx[n, c, iy, ox * sw + x_offset] += cols[row, start + ox]
+                    dst = ((n * channels + c) * height + oy * sh - ph + ky * dh) * width + x_offset
+                    src = row * row_length + (n * out_h + oy) * out_w
+                    if sw == 1:  # contiguous destination: a straight add
+                        for ox in range(ox_lo, ox_hi):
+                            dx_flat[dst + ox] += cols_flat[src + ox]
+                    else:
+                        for ox in range(ox_lo, ox_hi):
+                            dx_flat[dst + ox * sw] += cols_flat[src + ox]
