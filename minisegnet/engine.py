@@ -16,11 +16,13 @@ Two guards keep a gradient from being silently wrong (PyTorch refuses the same t
 
 * a backward pass frees what the forward saved, so a second ``backward()`` through the
   same graph raises instead of adding the gradients twice (``retain_graph=True`` keeps it);
-* every Tensor has a version counter that its in-place methods (``add_``, ``copy_``, ...,
-  which the optimizers use) increase; backward refuses an input saved by the forward pass
-  whose version has changed since. On the CPU the NumPy arrays a graph saved are also
-  read-only while that graph lives, so ``x.data[...] = 0`` behind the engine's back raises
-  NumPy's "assignment destination is read-only" instead of corrupting the gradient.
+* the engine keeps a register of the arrays that live graphs saved (and the arrays those are
+  views of: a reshape shares its input's memory); a Tensor's in-place methods (``add_``,
+  ``copy_``, ..., which the optimizers use) count their writes there, and backward refuses
+  a graph whose saved memory was written since its forward pass (PyTorch's version counter).
+  On the CPU those NumPy arrays are also read-only while a graph holds them, so
+  ``x.data[...] = 0`` behind the engine's back raises NumPy's "assignment destination is
+  read-only" instead of corrupting the gradient.
 
 The ops themselves live in ``minisegnet.functional``, one family per file.
 """
@@ -74,37 +76,42 @@ class Context:
         # Backward functions use it to skip work nobody will read.
         self.needs_input_grad = needs_input_grad
         self.saved = ()
-        self.saved_versions = ()  # (input position, version) of each input tensor whose array was saved
         self.freed = False
-        self._frozen = []
+        self._watched = []  # (_SavedArray, its write count when this graph saved it)
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
 
-    def check_versions(self, op):
-        """Refuse to run backward if a saved input was changed in place since the forward pass."""
-        for i, version in self.saved_versions:
-            now = self.inputs[i]._version
-            if now != version:
-                raise RuntimeError(
-                    f"{op}: input {i} (shape {self.inputs[i].shape}) was modified in place after {op} saved it "
-                    f"for backward (version {version}, now {now}), so its gradient would be wrong; compute the "
-                    "forward pass again after the change (e.g. after optimizer.step()), or change a copy")
-
-    def freeze_saved(self):
-        """Make the saved NumPy arrays read-only while this graph lives (CuPy has no such flag)."""
+    def watch_saved(self):
+        """Register every saved array, and every array it is a view of, as held by this graph."""
         for a in self.saved:
-            if isinstance(a, np.ndarray) and (id(a) in _frozen or a.flags.writeable):
-                entry = _frozen.setdefault(id(a), [a, 0])
-                entry[1] += 1
-                a.flags.writeable = False
-                self._frozen.append(a)
+            for array in _view_chain(a):
+                entry = _saved_arrays.get(id(array))
+                if entry is None:
+                    entry = _saved_arrays[id(array)] = _SavedArray(array)
+                entry.graphs += 1
+                self._watched.append((entry, entry.writes))
+
+    def check_unchanged(self, op):
+        """Refuse to run backward if memory this graph saved was written in place since the forward pass."""
+        for entry, writes in self._watched:
+            if entry.writes != writes:
+                inputs = [f"input {i} (shape {t.shape})" for i, t in enumerate(self.inputs) if isinstance(t, Tensor)
+                          and any(a is entry.array for a in _view_chain(t.data))]
+                what = inputs[0] if inputs else f"an array (shape {tuple(entry.array.shape)})"
+                raise RuntimeError(
+                    f"{op}: {what}, saved for backward, was modified in place afterwards ({entry.writes - writes} "
+                    "in-place write(s) to its memory), so its gradient would be wrong; compute the forward pass "
+                    "again after the change (e.g. after optimizer.step()), or change a copy")
 
     def free(self):
         """Drop what the forward saved (after backward, or when the graph is garbage-collected)."""
-        for a in self._frozen:
-            _release(a)
-        self._frozen = []
+        for entry, _ in reversed(self._watched):  # bases before their views: a view thaws only after its base
+            entry.graphs -= 1
+            if entry.graphs == 0:
+                del _saved_arrays[id(entry.array)]
+                entry.thaw()
+        self._watched = []
         self.saved = ()
         self.freed = True
 
@@ -112,24 +119,41 @@ class Context:
         self.free()
 
 
-# id(array) -> [array, number of live graphs that froze it]: an array saved by two ops stays
-# read-only until both are freed; only arrays the engine itself made read-only are thawed.
-_frozen = {}
+class _SavedArray:
+    """Bookkeeping for one array that live graphs saved: how many graphs hold it, how many in-place
+    writes it has had since (Tensor._write counts them), and whether the engine made it read-only."""
+
+    def __init__(self, array):
+        self.array, self.graphs, self.writes = array, 0, 0
+        # NumPy arrays become read-only while saved (CuPy has no such flag); one that was already
+        # read-only is left as it was and never made writable by the engine.
+        self.frozen = isinstance(array, np.ndarray) and array.flags.writeable
+        if self.frozen:
+            array.flags.writeable = False
+
+    def thaw(self):
+        if self.frozen:
+            try:
+                self.array.flags.writeable = True
+            except ValueError:  # a view whose base another graph still holds: it thaws with that base
+                pass
+
+    def freeze(self):
+        if self.frozen:
+            self.array.flags.writeable = False
 
 
-def _release(array):
-    entry = _frozen[id(array)]
-    entry[1] -= 1
-    if entry[1] == 0:
-        del _frozen[id(array)]
-        _set_writeable(array, True)
+# id(array) -> _SavedArray, for every array that a live graph saved or that a saved array is a view of.
+_saved_arrays = {}
 
 
-def _set_writeable(array, flag):
-    try:
-        array.flags.writeable = flag
-    except ValueError:  # a view of an array that is itself read-only: stays read-only
-        pass
+def _view_chain(array):
+    """The array, the array it is a view of, and so on up to the one that owns the memory."""
+    chain = []
+    while isinstance(array, np.ndarray) or backend.is_cupy_array(array):
+        chain.append(array)
+        array = array.base
+    return chain
 
 
 class Function:
@@ -167,9 +191,7 @@ class Function:
             result.requires_grad = True
             ctx.function = cls
             ctx.inputs = args
-            ctx.saved_versions = tuple((i, a._version) for i, a in enumerate(args)
-                                       if isinstance(a, Tensor) and any(s is a.data for s in ctx.saved))
-            ctx.freeze_saved()
+            ctx.watch_saved()
             result._ctx = ctx
         return result
 
@@ -181,7 +203,7 @@ class Tensor:
     grad:  array of the same backend, shape and dtype, or None until a backward reaches it
 
     Change values in place through the methods ``copy_``, ``add_``, ``mul_`` and ``zero_``:
-    they count versions, so a backward pass that saved the old values refuses to run.
+    they count their writes, so a backward pass that saved the old values refuses to run.
     """
 
     __array_ufunc__ = None  # so that ndarray * Tensor calls Tensor.__rmul__, not NumPy
@@ -190,7 +212,6 @@ class Tensor:
         self.data = data
         self.grad = None
         self._ctx = None  # the Context of the Function that produced this tensor
-        self._version = 0  # how many in-place changes this tensor's values have had
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -243,20 +264,27 @@ class Tensor:
         self.grad = None
 
     # --- in-place changes (counted, so a stale backward is caught) -----------
-    def _write(self, update):
-        """Apply ``update(array)`` to this tensor's array in place and count a new version.
-        A graph that saved the array keeps it read-only; the write goes through anyway (as in
-        PyTorch) and that graph's backward then refuses, naming its op."""
-        array = self.data
-        frozen = id(array) in _frozen
-        if frozen:
-            _set_writeable(array, True)
+    def _write(self, op, update):
+        """Apply ``update(array)`` to this tensor's array in place. If a live graph saved this memory
+        (this array, or one it is a view of), the write goes through anyway, as in PyTorch, and is
+        counted, so that graph's backward refuses to run, naming its op.
+
+        In-place changes are not recorded in the graph, so on a tensor that requires grad they are
+        refused unless gradients are off (``with no_grad():``, as optimizers and initialisers run);
+        PyTorch refuses the same on a leaf."""
+        if self.requires_grad and _state["grad_enabled"]:
+            raise RuntimeError(f"{op}: in-place change of a tensor that requires grad (shape {self.shape}); the graph "
+                               "does not record it, so do it inside `with msn.no_grad():` (as optimizers do), or "
+                               "use an out-of-place op")
+        held = [_saved_arrays[id(a)] for a in _view_chain(self.data) if id(a) in _saved_arrays]
+        for entry in reversed(held):  # a base must be writable before its view can be
+            entry.thaw()
         try:
-            update(array)
+            update(self.data)
         finally:
-            if frozen:
-                _set_writeable(array, False)
-        self._version += 1
+            for entry in held:
+                entry.writes += 1
+                entry.freeze()
         return self
 
     def copy_(self, source):
@@ -267,7 +295,7 @@ class Tensor:
                                    self.device)
         if not xp.can_cast(source.dtype, self.dtype, casting="same_kind"):
             raise TypeError(f"copy_: cannot copy {source.dtype} values into a {self.dtype} tensor")
-        return self._write(lambda a: xp.copyto(a, source, casting="same_kind"))
+        return self._write("copy_", lambda a: xp.copyto(a, source, casting="same_kind"))
 
     def add_(self, other, alpha=1):
         """self <- self + alpha * other, in place (the optimizers' update)."""
@@ -275,7 +303,7 @@ class Tensor:
 
         def update(a):
             a += other if alpha == 1 else alpha * other
-        return self._write(update)
+        return self._write("add_", update)
 
     def mul_(self, factor):
         """self <- self * factor, in place."""
@@ -283,14 +311,22 @@ class Tensor:
 
         def update(a):
             a *= factor
-        return self._write(update)
+        return self._write("mul_", update)
 
     def zero_(self):
         """self <- 0, in place."""
 
         def update(a):
             a[...] = 0
-        return self._write(update)
+        return self._write("zero_", update)
+
+    def __setitem__(self, index, value):
+        """self[index] = value, in place (counted like the methods above)."""
+        value = value.data if isinstance(value, Tensor) else value
+
+        def update(a):
+            a[index] = value
+        self._write("setitem", update)
 
     # --- operators: thin wrappers over minisegnet.functional ----------------
     def __add__(self, other): return _F().add(self, other)
@@ -350,7 +386,7 @@ class Tensor:
                 raise RuntimeError(f"backward: the graph through {op} (output shape {node.shape}) was already "
                                    "freed by an earlier backward(); call backward(retain_graph=True) the first time "
                                    "to go through a graph twice, or compute the forward pass again")
-            ctx.check_versions(op)
+            ctx.check_unchanged(op)
             input_grads = ctx.function.backward(ctx, g)
             if not retain_graph:
                 ctx.free()

@@ -58,11 +58,12 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=200, see
             # for a non-contiguous array, and the perturbation would never reach the input.
             index = np.unravel_index(i, t.shape)
             original = t.data[index].item()
-            t.data[index] = original + eps
-            plus = objective()
-            t.data[index] = original - eps
-            minus = objective()
-            t.data[index] = original
+            with no_grad():  # counted in-place writes: a graph still holding t's memory will refuse to run
+                t[index] = original + eps
+                plus = objective()
+                t[index] = original - eps
+                minus = objective()
+                t[index] = original
             numeric = (plus - minus) / (2 * eps)
             a = analytic[index]
             error = abs(a - numeric)

@@ -100,8 +100,8 @@ class SegmentationMetrics:
     def update(self, pred, target):
         """pred: predicted labels (N, H, W) (or class scores (N, C, H, W), argmax taken); target: (N, H, W)."""
         pred = _as_numpy(pred)
-        if pred.ndim == _as_numpy(target).ndim + 1:
-            pred = pred.argmax(axis=1)
+        if pred.ndim == _as_numpy(target).ndim + 1 and np.issubdtype(pred.dtype, np.floating):
+            pred = pred.argmax(axis=1)  # only scores are floats: integer labels of another shape are refused below
         self.confusion += confusion_matrix(pred, target, self.num_classes, self.ignore_index)
         return self
 

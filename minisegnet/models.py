@@ -17,6 +17,7 @@ import numpy as np
 
 from . import functional as F
 from . import nn
+from .engine import no_grad
 
 DEFAULT_WIDTHS = (16, 32, 64, 96, 128)
 DEFAULT_DEPTHS = (2, 2, 2, 2, 1)
@@ -167,7 +168,8 @@ class ContextModule(nn.Module):
                 w = np.zeros(layer.weight.shape)
                 centre = layer.kernel_size[0] // 2
                 w[np.arange(channels), np.arange(channels), centre, centre] = 1.0
-                layer.weight.copy_(w)
+                with no_grad():  # an initialisation, not part of any graph
+                    layer.weight.copy_(w)
                 nn.init.zeros_(layer.bias)
 
     def forward(self, x):

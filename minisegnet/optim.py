@@ -9,6 +9,7 @@ exactly; state dicts going out and coming in are copies, never shared with the o
 import numpy as np
 
 from . import backend
+from .engine import no_grad
 
 
 class Optimizer:
@@ -28,9 +29,10 @@ class Optimizer:
 
     def step(self):
         self.step_count += 1
-        for p, state in zip(self.params, self.state):
-            if p.grad is not None:
-                self.update(p, p.grad, state)
+        with no_grad():  # an update is not part of any graph
+            for p, state in zip(self.params, self.state):
+                if p.grad is not None:
+                    self.update(p, p.grad, state)
 
     # The state each kind of optimizer keeps per parameter; a state dict with other keys
     # (Adam's m and v loaded into SGD, say) is refused rather than silently dropped.
@@ -38,8 +40,10 @@ class Optimizer:
 
     def state_dict(self):
         """Flat name -> NumPy array dict (copies), ready for ``nn.save_npz_atomic``:
-        ``step_count``, ``lr`` and ``{parameter index}.{key}`` for each piece of state."""
-        out = {"step_count": np.asarray(self.step_count), "lr": np.asarray(self.lr)}
+        ``kind`` (the optimizer's class), ``num_params``, ``step_count``, ``lr`` and
+        ``{parameter index}.{key}`` for each piece of state."""
+        out = {"kind": np.asarray(type(self).__name__), "num_params": np.asarray(len(self.params)),
+               "step_count": np.asarray(self.step_count), "lr": np.asarray(self.lr)}
         for i, state in enumerate(self.state):
             for key, value in state.items():
                 out[f"{i}.{key}"] = np.array(backend.to_device(value, "cpu"), copy=True)
@@ -48,15 +52,22 @@ class Optimizer:
     def load_state_dict(self, state):
         """Load a state dict made by ``state_dict()`` of the same kind of optimizer over parameters
         of the same shapes; the arrays are copied (as in PyTorch). Refuses, naming the entry,
-        state for a parameter index this optimizer does not have, a key this kind of optimizer
-        does not keep, or a shape that does not match."""
+        state of another kind of optimizer or for another number of parameters, state for a
+        parameter index this optimizer does not have, a key this kind of optimizer does not keep,
+        or a shape that does not match. (``kind`` and ``num_params`` are checked when present:
+        state dicts saved before they were added lack them.)"""
         name = f"{type(self).__name__}.load_state_dict"
         for key in ("step_count", "lr"):
             if key not in state:
                 raise ValueError(f"{name}: the state dict has no {key!r} entry (entries: {sorted(state)[:6]})")
+        if "kind" in state and str(state["kind"]) != type(self).__name__:
+            raise ValueError(f"{name}: the state dict is {str(state['kind'])}'s, not {type(self).__name__}'s")
+        if "num_params" in state and int(state["num_params"]) != len(self.params):
+            raise ValueError(f"{name}: the state dict is for {int(state['num_params'])} parameters, this optimizer "
+                             f"has {len(self.params)} (state from another model?)")
         new_state = [dict() for _ in self.params]
         for entry, value in state.items():
-            if entry in ("step_count", "lr"):
+            if entry in ("kind", "num_params", "step_count", "lr"):
                 continue
             index, _, key = entry.partition(".")
             if not index.isdigit() or int(index) >= len(self.params):

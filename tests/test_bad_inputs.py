@@ -278,11 +278,15 @@ def _adam_state_of_two_parameters():
 OPTIMIZER_STATE = [
     case("optimizer state from a bigger model",
          lambda: optim.Adam([nn.Parameter(np.ones(3))], lr=0.1).load_state_dict(_adam_state_of_two_parameters()),
-         ValueError, "Adam.load_state_dict", "'1.m'", "1 parameters"),
+         ValueError, "Adam.load_state_dict", "for 2 parameters", "has 1"),
+    case("optimizer state from a smaller model",
+         lambda: optim.Adam([nn.Parameter(np.ones(3)), nn.Parameter(np.ones(2)), nn.Parameter(np.ones(1))], lr=0.1)
+         .load_state_dict(_adam_state_of_two_parameters()),
+         ValueError, "Adam.load_state_dict", "for 2 parameters", "has 3"),
     case("Adam state loaded into SGD",
          lambda: optim.SGD([nn.Parameter(np.ones(3)), nn.Parameter(np.ones(2))], lr=0.1, momentum=0.9)
          .load_state_dict(_adam_state_of_two_parameters()),
-         ValueError, "SGD.load_state_dict", "'0.m'", "does not keep"),
+         ValueError, "SGD.load_state_dict", "Adam's, not SGD's"),
     case("optimizer state of another shape",
          lambda: optim.Adam([nn.Parameter(np.ones(4)), nn.Parameter(np.ones(2))], lr=0.1)
          .load_state_dict(_adam_state_of_two_parameters()),

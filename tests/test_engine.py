@@ -166,8 +166,10 @@ def test_writing_a_saved_array_behind_the_engines_back_is_refused():
 def test_an_in_place_change_after_forward_is_caught_at_backward_naming_the_op():
     x, w = leaf([1.0, 2.0, 3.0]), leaf([4.0, 5.0, 6.0])
     y = (x * w).sum()
-    x.add_(np.full(3, 7.0))
-    with pytest.raises(RuntimeError, match=r"mul: input 0 \(shape \(3,\)\) was modified in place.*version 0, now 1"):
+    with msn.no_grad():
+        x.add_(np.full(3, 7.0))
+    with pytest.raises(RuntimeError, match=r"mul: input 0 \(shape \(3,\)\), saved for backward, was modified "
+                                           r"in place afterwards \(1 in-place write\(s\) to its memory\)"):
         y.backward()
 
 
@@ -179,6 +181,23 @@ def test_a_backward_after_optimizer_step_is_refused():
     opt.step()
     with pytest.raises(RuntimeError, match="mul: input .* modified in place"):
         loss.backward()
+
+
+def test_writes_through_a_view_or_its_base_are_caught():
+    a = leaf(np.ones((2, 2)))
+    r = a.reshape(4)  # r.data is a view of a.data: the mul below saves a.data's memory
+    y = (r * r).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        a.data[0, 0] = 3.0  # the base is read-only too
+    with msn.no_grad():
+        a.add_(np.ones((2, 2)))  # counted on the memory the graph saved
+    with pytest.raises(RuntimeError, match="mul: input 0 \\(shape \\(4,\\)\\), saved for backward, was modified in place"):
+        y.backward()
+    b = leaf(np.arange(4.0))
+    z = (b * b).sum()
+    b.detach().add_(1.0)  # detach shares memory, as in PyTorch
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
 
 
 def test_an_unrelated_graph_that_is_dropped_leaves_arrays_writable():
@@ -217,3 +236,41 @@ def test_gradcheck_perturbs_non_contiguous_inputs():
     assert msn.gradcheck(lambda a: (a * a).sum(axis=0), x)
     wrong = msn.gradcheck(lambda a: F.mul(a, a.detach()).sum(), x, raise_on_failure=False)
     assert wrong is False  # d/dx of x * stop_gradient(x) is x, not 2x: the check must see it
+
+
+def test_in_place_changes_of_a_tensor_that_requires_grad_need_no_grad():
+    y = leaf([1.0, 2.0]) * 2.0
+    with pytest.raises(RuntimeError, match=r"mul_: in-place change of a tensor that requires grad \(shape \(2,\)\)"):
+        y.mul_(3.0)  # the graph would not see the factor 3: a silently wrong gradient
+    w = leaf([1.0, 2.0])
+    with msn.no_grad():
+        w.mul_(3.0)
+        w[0] = 5.0
+    np.testing.assert_allclose(w.data, [5.0, 6.0])
+
+
+def test_convolution_weights_saved_as_views_are_guarded():
+    conv = msn.nn.Conv2d(2, 3, 3)
+    x = msn.tensor(np.random.default_rng(0).normal(size=(1, 2, 5, 5)), dtype=np.float32, requires_grad=True)
+    opt = msn.optim.SGD(conv.parameters(), lr=1.0)
+    loss = conv(x).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="conv2d: input 1 .*, saved for backward, was modified in place"):
+        loss.backward()
+    y = conv(x).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        conv.weight.data[...] = 10
+    with pytest.raises(RuntimeError, match="conv2d: input 1 .* modified in place"):
+        conv.load_state_dict(msn.nn.Conv2d(2, 3, 3).state_dict())
+        y.backward()
+
+
+def test_outputs_saved_for_backward_are_guarded():
+    x = leaf([0.0, 1.0, 2.0])
+    e = x.exp()
+    s = e.sum()
+    with msn.no_grad():
+        e.add_(1.0)  # exp's backward reads its output
+    with pytest.raises(RuntimeError, match="exp: an array .* modified in place"):
+        s.backward()

@@ -140,3 +140,8 @@ def test_boundary_band_and_accuracy():
     pred[0, :, 3] = 1  # wrong on one side of the edge
     assert boundary_accuracy(pred, target, 1) == pytest.approx(0.5)
     assert boundary_accuracy(pred, target, 2) == pytest.approx(0.75)
+
+
+def test_integer_labels_with_an_extra_axis_are_refused_not_argmaxed():
+    with pytest.raises(ValueError, match="shape"):
+        SegmentationMetrics(3).update(np.zeros((3, 3, 3), dtype=np.int64), np.zeros((3, 3), dtype=np.int64))

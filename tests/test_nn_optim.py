@@ -181,10 +181,21 @@ def test_optimizer_state_from_another_model_or_optimizer_is_refused():
     for p in big:
         (p * p).sum().backward()
     adam.step()
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: the state dict is for 2 parameters, this optimizer "
+                                         r"has 1"):
+        optim.Adam([nn.Parameter(np.ones(3))], lr=0.1).load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: the state dict is for 2 parameters, this optimizer "
+                                         r"has 3"):
+        optim.Adam(big + [nn.Parameter(np.ones(1))], lr=0.1).load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: the state dict is Adam's, not SGD's"):
+        optim.SGD(big, lr=0.1, momentum=0.9).load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: the state dict is SGD's, not Adam's"):
+        optim.Adam(big, lr=0.1).load_state_dict(optim.SGD(big, lr=0.1).state_dict())
+    old_format = {k: v for k, v in adam.state_dict().items() if k not in ("kind", "num_params")}
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: entry '0.m' holds 'm', which SGD does not keep"):
+        optim.SGD(big, lr=0.1, momentum=0.9).load_state_dict(old_format)
     with pytest.raises(ValueError, match=r"Adam.load_state_dict: entry '1.m' is for parameter 1, but this optimizer "
                                          r"has 1 parameters"):
-        optim.Adam([nn.Parameter(np.ones(3))], lr=0.1).load_state_dict(adam.state_dict())
-    with pytest.raises(ValueError, match=r"SGD.load_state_dict: entry '0.m' holds 'm', which SGD does not keep"):
-        optim.SGD(big, lr=0.1, momentum=0.9).load_state_dict(adam.state_dict())
+        optim.Adam([nn.Parameter(np.ones(3))], lr=0.1).load_state_dict(old_format)
     with pytest.raises(ValueError, match=r"Adam.load_state_dict: state 0.m has shape \(3,\), parameter 0 has \(4,\)"):
         optim.Adam([nn.Parameter(np.ones(4)), nn.Parameter(np.ones(2))], lr=0.1).load_state_dict(adam.state_dict())

@@ -193,3 +193,18 @@ def test_max_pool_of_minus_infinity_alone_sends_the_gradient_to_the_windows_firs
     np.testing.assert_array_equal(x.grad, [[[[1.0, 10.0, 0.0],  # first real pixels: (0,0) (0,1) (1,0) (1,1)
                                              [100.0, 1000.0, 0.0],
                                              [0.0, 0.0, 0.0]]]])
+
+
+def test_max_pool_propagates_nan_without_torch():
+    """PyTorch's rule, written out: a NaN takes over its window (output NaN) and the window's gradient
+    goes to its last NaN in row-major order; other windows are untouched."""
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 0] = x[0, 0, 1, 1] = np.nan  # two NaNs in the top-left 2x2 window
+    t = msn.tensor(x, requires_grad=True)
+    y = F.max_pool2d(t, 2)
+    assert np.isnan(y.data[0, 0, 0, 0])
+    np.testing.assert_array_equal(y.data[0, 0].ravel()[1:], [7.0, 13.0, 15.0])
+    y.sum().backward()
+    expected = np.zeros((4, 4))
+    expected[1, 1] = expected[1, 3] = expected[3, 1] = expected[3, 3] = 1.0
+    np.testing.assert_array_equal(t.grad[0, 0], expected)

@@ -4,11 +4,13 @@ import math
 import numpy as np
 
 from ..functional.conv import bilinear_upsampling_weight
+from ..engine import no_grad
 from ..random import generator
 
 
 def _fill(param, values):
-    return param.copy_(values.astype(param.dtype))  # counted as an in-place change, like torch.nn.init
+    with no_grad():  # as torch.nn.init: an initialisation is not part of any graph
+        return param.copy_(values.astype(param.dtype))
 
 
 def fan_in(shape):

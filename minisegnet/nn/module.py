@@ -12,7 +12,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from .. import backend
-from ..engine import Tensor
+from ..engine import Tensor, no_grad
 
 
 class Parameter(Tensor):
@@ -113,8 +113,9 @@ class Module:
             if wrong:
                 problems.append("mis-shaped entries [" + "; ".join(wrong) + "]")
             raise ValueError(f"load_state_dict ({type(self).__name__}): " + ", ".join(problems))
-        for name, p in own.items():
-            p.copy_(np.asarray(state[name]).astype(p.dtype, copy=False))
+        with no_grad():
+            for name, p in own.items():
+                p.copy_(np.asarray(state[name]).astype(p.dtype, copy=False))
         return self
 
     def __repr__(self):
