@@ -21,6 +21,8 @@ outside memory, silently. ``minisegnet.functional`` checks every argument with a
 the user; the entry points below check again what the kernels rely on (dtype, rank, the
 shapes that must agree), the last line of defence for anyone who calls them directly.
 """
+import functools
+
 import numpy as np
 
 from ..backend import is_cupy_array as _on_gpu
@@ -167,12 +169,24 @@ def avg_pool_backward(grad_out, x_shape, geometry):
     return dx
 
 
+@functools.lru_cache(maxsize=128)
+def cached_source_taps(in_size, out_size, scale, align_corners):
+    """``source_taps`` computed once per (in_size, out_size, scale, align_corners): it is a Python
+    loop over the output pixels, and a network resizes the same few sizes on every forward and
+    backward pass. The arrays are read-only, so no caller can corrupt the cached value."""
+    taps = source_taps(in_size, out_size, scale, align_corners)
+    for array in taps:
+        array.flags.writeable = False
+    return taps
+
+
 def bilinear_taps(in_hw, out_hw, scales, align_corners, dtype, xp=np):
     """(y0, y1, ly, x0, x1, lx): the source rows/columns and weights, on the device of ``xp``."""
     taps = []
     for in_size, out_size, scale in zip(in_hw, out_hw, scales):
-        i0, i1, lam = source_taps(in_size, out_size, scale, align_corners)
-        taps += [xp.asarray(i0), xp.asarray(i1), xp.asarray(lam.astype(dtype))]
+        i0, i1, lam = cached_source_taps(int(in_size), int(out_size), scale, bool(align_corners))
+        # copies (a few hundred numbers): the kernels get arrays of their own, the cache stays read-only
+        taps += [xp.array(i0), xp.array(i1), xp.array(lam, dtype=dtype)]
     return tuple(taps)
 
 
