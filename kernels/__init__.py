@@ -21,6 +21,8 @@ outside memory, silently. ``minisegnet.functional`` checks every argument with a
 the user; the entry points below check again what the kernels rely on (dtype, rank, the
 shapes that must agree), the last line of defence for anyone who calls them directly.
 """
+import functools
+
 import numpy as np
 
 from ..backend import is_cupy_array as _on_gpu
@@ -71,7 +73,7 @@ def _check_planes(op, array, x_shape):
 
 
 def im2col(x, geometry, out_h, out_w):
-    """x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w): every receptive field as a column."""
+    """x (N, C, H, W) -> cols (N, C*kh*kw, out_h*out_w): every receptive field of image n as a column of cols[n]."""
     _check_array("im2col", "x", x, 4)
     geometry = _check_geometry("im2col", geometry, 8)
     if out_h < 0 or out_w < 0:
@@ -80,18 +82,20 @@ def im2col(x, geometry, out_h, out_w):
         from .columns.cuda import im2col_cuda
         cp = _cupy()
         return im2col_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
-    cols = np.empty((x.shape[1] * geometry[0] * geometry[1], x.shape[0] * out_h * out_w), dtype=x.dtype)
+    cols = np.empty((x.shape[0], x.shape[1] * geometry[0] * geometry[1], out_h * out_w), dtype=x.dtype)
     im2col_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
     return cols
 
 
 def col2im(cols, x_shape, geometry, out_h, out_w):
-    """cols (C*kh*kw, N*out_h*out_w) -> (N, C, H, W), adding up entries that came from one pixel."""
-    _check_array("col2im", "cols", cols, 2)
+    """cols (N, C*kh*kw, out_h*out_w) -> (N, C, H, W), adding up entries that came from one pixel."""
+    _check_array("col2im", "cols", cols, 3)
     geometry = _check_geometry("col2im", geometry, 8)
+    if len(x_shape) != 4:
+        raise ValueError(f"kernels.col2im: x_shape must be (N, C, H, W), got {tuple(x_shape)}")
     n_images, channels = x_shape[0], x_shape[1]
-    expected = (channels * geometry[0] * geometry[1], n_images * out_h * out_w)
-    if len(x_shape) != 4 or tuple(cols.shape) != expected:
+    expected = (n_images, channels * geometry[0] * geometry[1], out_h * out_w)
+    if tuple(cols.shape) != expected:
         raise ValueError(f"kernels.col2im: cols has shape {tuple(cols.shape)}, expected {expected} "
                          f"for an image of shape {tuple(x_shape)} and a {out_h}x{out_w} output")
     if _on_gpu(cols):
@@ -165,12 +169,24 @@ def avg_pool_backward(grad_out, x_shape, geometry):
     return dx
 
 
+@functools.lru_cache(maxsize=128)
+def cached_source_taps(in_size, out_size, scale, align_corners):
+    """``source_taps`` computed once per (in_size, out_size, scale, align_corners): it is a Python
+    loop over the output pixels, and a network resizes the same few sizes on every forward and
+    backward pass. The arrays are read-only, so no caller can corrupt the cached value."""
+    taps = source_taps(in_size, out_size, scale, align_corners)
+    for array in taps:
+        array.flags.writeable = False
+    return taps
+
+
 def bilinear_taps(in_hw, out_hw, scales, align_corners, dtype, xp=np):
     """(y0, y1, ly, x0, x1, lx): the source rows/columns and weights, on the device of ``xp``."""
     taps = []
     for in_size, out_size, scale in zip(in_hw, out_hw, scales):
-        i0, i1, lam = source_taps(in_size, out_size, scale, align_corners)
-        taps += [xp.asarray(i0), xp.asarray(i1), xp.asarray(lam.astype(dtype))]
+        i0, i1, lam = cached_source_taps(int(in_size), int(out_size), scale, bool(align_corners))
+        # copies (a few hundred numbers): the kernels get arrays of their own, the cache stays read-only
+        taps += [xp.array(i0), xp.array(i1), xp.array(lam, dtype=dtype)]
     return tuple(taps)
 
 

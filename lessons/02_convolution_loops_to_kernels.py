@@ -50,11 +50,14 @@ out_h = y_loops.shape[2]
 geometry = (3, 3, STRIDE, STRIDE, PAD, PAD, DIL, DIL)
 
 
-# 2. im2col: lay every receptive field out as a column, then the convolution is ONE matrix product.
+# 2. im2col: lay every receptive field of an image out as a column of that image's matrix; then the
+#    convolution is a matrix product, the weights (C_out, C_in*3*3) times the image's columns. One
+#    matmul call does it for the whole batch, and each image's (C_out, H_out*W_out) result holds the
+#    image's output channels row after row: already the NCHW layout, with no transpose.
 def im2col_then_matmul():
-    cols = im2col_reference(x, geometry, out_h, out_h)              # (C_in*3*3, N*H_out*W_out)
-    y = w.reshape(C_OUT, -1) @ cols                                  # (C_out, N*H_out*W_out)
-    return y.reshape(C_OUT, N, out_h, out_h).transpose(1, 0, 2, 3)
+    cols = im2col_reference(x, geometry, out_h, out_h)              # (N, C_in*3*3, H_out*W_out)
+    y = w.reshape(C_OUT, -1) @ cols                                  # (N, C_out, H_out*W_out)
+    return y.reshape(N, C_OUT, out_h, out_h)
 
 
 y_im2col, t_im2col = timed(im2col_then_matmul)
@@ -80,7 +83,7 @@ except ImportError:
     pass
 start = time.perf_counter()
 cols = im2col_cuda(xp.asarray(x), {geometry}, {out_h}, {out_h}, xp)
-y = (xp.asarray(w).reshape({C_OUT}, -1) @ cols).reshape({C_OUT}, {N}, {out_h}, {out_h}).transpose(1, 0, 2, 3)
+y = (xp.asarray(w).reshape({C_OUT}, -1) @ cols).reshape({N}, {C_OUT}, {out_h}, {out_h})
 y = y.get() if hasattr(y, 'get') else y
 print(time.perf_counter() - start)
 np.save({os.path.join(args.out, '02_y_cuda.npy')!r}, y)

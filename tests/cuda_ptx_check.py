@@ -28,13 +28,13 @@ def kernels_in(module):
 
 def example_arguments(dtype):
     """One example argument list per kernel: arrays of the launch's dtype and layout, ints as int64."""
-    image, matrix = np.zeros((1, 1, 1, 1), dtype), np.zeros((1, 1), dtype)
+    image, matrix, stack = np.zeros((1, 1, 1, 1), dtype), np.zeros((1, 1), dtype), np.zeros((1, 1, 1), dtype)
     indices, taps, weights = np.zeros((1, 1, 1, 1), np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
     geometry8, geometry6 = (1,) * 10, (1,) * 6
     corners, neighbours = np.zeros((1, 1), np.int64), np.zeros((1, 1, 2), np.int64)
     return {
-        columns._im2col_kernel: (image, matrix) + geometry8,
-        columns._col2im_kernel: (matrix, image) + geometry8,
+        columns._im2col_kernel: (image, stack) + geometry8,
+        columns._col2im_kernel: (stack, image) + geometry8,
         pooling._max_pool_forward_kernel: (image, image, indices) + geometry6,
         pooling._max_pool_backward_kernel: (image, indices, image) + geometry6,
         pooling._avg_pool_forward_kernel: (image, image) + geometry6,

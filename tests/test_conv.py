@@ -78,6 +78,43 @@ def test_conv2d_matches_torch(k, s, p, d, groups):
                          [(x, tx), (w, tw), (b, tb)], atol=1e-10)
 
 
+@requires_torch
+@pytest.mark.parametrize("groups", [1, 2])
+def test_pointwise_conv_needs_no_im2col_and_never_writes_its_input(groups, monkeypatch):
+    """A 1x1 convolution with stride 1 and no padding reads x itself as its columns (a view): no
+    im2col forward, no col2im backward, and x (here read-only, as the engine makes saved arrays)
+    is never written to; the result still matches PyTorch."""
+    def refused(*args):
+        raise AssertionError("a pointwise convolution called im2col/col2im")
+
+    monkeypatch.setattr(msn.kernels, "im2col", refused)
+    monkeypatch.setattr(msn.kernels, "col2im", refused)
+    rng = np.random.default_rng(groups)
+    array = rng.normal(size=(2, 4, H, W))
+    array.flags.writeable = False
+    x = msn.from_numpy(array).requires_grad_()
+    w, b = leaf(rng.normal(size=(6, 4 // groups, 1, 1))), leaf(rng.normal(size=6))
+    tx, tw, tb = (to_torch(a, True) for a in (array, w.data, b.data))
+    assert_matches_torch(F.conv2d(x, w, b, groups=groups), torch.nn.functional.conv2d(tx, tw, tb, groups=groups),
+                         [(x, tx), (w, tw), (b, tb)], atol=1e-10)
+    np.testing.assert_array_equal(array, tx.detach().numpy())  # unchanged
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_an_in_place_change_of_the_input_after_forward_is_caught(op):
+    """A 1x1 convolution's columns and a transposed convolution's input matrix are views of x, so
+    these ops save x itself: the engine keeps it read-only and notices an in-place change between
+    forward and backward, instead of computing the weight gradient from the new values."""
+    x, w, b = conv_inputs(1, 4, 4)
+    y = getattr(F, op)(x, w, b)
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[...] = 0
+    with msn.no_grad():
+        x.add_(np.ones(x.shape))
+    with pytest.raises(RuntimeError, match=rf"{op}: input 0 .* modified in place"):
+        y.sum().backward()
+
+
 # --- transposed convolution ------------------------------------------------------------------
 TRANSPOSED = [(k, s, p, op, d) for k in (1, 2, 3, 4) for s in (1, 2, 3) for p in (0, 1) for d in (1, 2)
               for op in range(max(s, d)) if (k - 1) * d >= p]

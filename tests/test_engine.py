@@ -229,6 +229,16 @@ def test_tensor_copies_and_from_numpy_shares():
         msn.from_numpy([1.0])
 
 
+def test_gradcheck_perturbs_inputs_that_a_live_graph_saved_and_that_graph_then_refuses():
+    x, w = leaf([1.0, 2.0, 3.0]), leaf([4.0, 5.0, 6.0])
+    y = x * w  # a live graph: x and w are read-only until it is freed
+    assert msn.gradcheck(lambda a, b: a * b, x, w)  # its perturbations are counted in-place writes
+    assert not x.data.flags.writeable  # still guarded, and its values restored
+    np.testing.assert_array_equal(x.data, [1.0, 2.0, 3.0])
+    with pytest.raises(RuntimeError, match="mul: input [01] .* modified in place"):
+        y.sum().backward()
+
+
 def test_gradcheck_perturbs_non_contiguous_inputs():
     base = np.random.default_rng(0).normal(size=(4, 6))
     x = msn.from_numpy(base.T).requires_grad_()  # a transposed view: not contiguous

@@ -42,6 +42,23 @@ def test_im2col_col2im_cpu_equal_reference(k, s, p, d, dtype):
                                im2col_ref.col2im_reference(cols, x.shape, g, oh, ow), rtol=1e-6)
 
 
+def test_im2col_layout_is_image_major_and_one_product_per_image_is_the_convolution():
+    """cols[n, (c, ky, kx), (oy, ox)] = x[n, c, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]: image n's columns
+    are cols[n], so W @ cols[n] is image n's output in NCHW order, with no transpose."""
+    x = sample((2, 3, 5, 6))
+    g = (3, 2, 2, 1, 1, 0, 1, 2)  # kh, kw, sh, sw, ph, pw, dh, dw: every number different
+    oh, ow = conv_output_size(5, 3, 2, 1, 1, "t"), conv_output_size(6, 2, 1, 0, 2, "t")
+    for cols in (im2col_ref.im2col_reference(x, g, oh, ow), cpu.im2col(x, g, oh, ow)):
+        assert cols.shape == (2, 3 * 3 * 2, oh * ow)
+        n, c, ky, kx, oy, ox = 1, 2, 2, 1, 1, 3
+        assert cols[n, (c * 3 + ky) * 2 + kx, oy * ow + ox] == x[n, c, oy * 2 - 1 + ky, ox * 1 - 0 + kx * 2]
+        assert cols[0, 0, 0] == 0  # oy = 0, ky = 0 reads row -1: padding
+        w = sample((4, 3, 3, 2), seed=3)
+        y = w.reshape(4, -1) @ cols  # broadcast over the images: (N, C_out, L)
+        np.testing.assert_allclose(y.reshape(2, 4, oh, ow),
+                                   im2col_ref.conv2d_reference(x, w, None, (2, 1), (1, 0), (1, 2), 1), rtol=1e-12)
+
+
 @pytest.mark.parametrize("k,s,p,ceil", POOL_CASES)
 def test_pooling_cpu_equal_reference(k, s, p, ceil):
     x = sample((2, 2, 5, 7))

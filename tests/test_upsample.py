@@ -45,6 +45,23 @@ def test_source_coordinates_follow_the_two_conventions():
     np.testing.assert_allclose(lam, [0, 0.25, 0.75, 0.25])
 
 
+def test_source_taps_are_computed_once_per_size_and_cannot_be_corrupted():
+    """The taps are a Python loop; forward and backward through the same resize reuse them."""
+    from minisegnet.kernels import cached_source_taps
+    cached_source_taps.cache_clear()
+    x = image(6, shape=(1, 2, 6, 7))
+    y = F.interpolate_bilinear(x, size=(13, 9))
+    y.sum().backward()
+    F.interpolate_bilinear(x, size=(13, 9))
+    info = cached_source_taps.cache_info()
+    assert info.misses == 2 and info.hits == 4  # rows and columns: 2 computed, then forward, backward, forward
+    i0, i1, lam = cached_source_taps(6, 13, 6 / 13, False)
+    for array, expected in zip((i0, i1, lam), source_taps(6, 13, 6 / 13, False)):
+        np.testing.assert_array_equal(array, expected)
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 1
+
+
 def test_upsampling_a_constant_keeps_it_constant_and_identity_size_is_identity():
     x = leaf(np.full((1, 1, 3, 4), 2.5))
     assert np.allclose(F.interpolate_bilinear(x, size=(7, 11)).data, 2.5)

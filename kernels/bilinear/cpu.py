@@ -1,7 +1,8 @@
 """Bilinear resizing as Numba CPU kernels: ``reference.py``'s loops compiled and run
 in parallel over (image, channel) planes. The source taps (i0, i1, lam per output
-row and column) are computed once by ``reference.source_taps`` and passed in, and so is the
-output, allocated by the caller with NumPy (see ``columns/cpu.py`` for why)."""
+row and column) are computed by ``reference.source_taps`` (once per size, cached by the
+dispatcher) and passed in, and so is the output, allocated by the caller with NumPy (see
+``columns/cpu.py`` for why)."""
 from numba import njit, prange
 
 

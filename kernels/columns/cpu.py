@@ -3,8 +3,9 @@
 Same index arithmetic as ``reference.py``; the differences are all about speed:
 
 * the loops are compiled (``njit``) and the outer loop runs on all cores (``prange`` over
-  (image, channel) planes: each plane writes its own block of ``cols`` / its own plane of
-  ``dx``, so no two threads ever write the same element);
+  (image, channel) planes: in the layout cols (N, C*kh*kw, L), plane (n, c) owns the kh*kw
+  consecutive rows of image n that hold channel c, one contiguous block of memory; col2im's
+  plane owns its plane of ``dx``; so no two threads ever write the same element);
 * the bounds test is hoisted out of the innermost loop: for each kernel column kx, the
   output columns whose input column ix = ox*sw - pw + kx*dw lies inside the image form one
   range [ox_lo, ox_hi), computed once (``_valid_range``). The innermost loop is then a plain
@@ -28,29 +29,28 @@ def _valid_range(offset, stride, size, out_size):
 
 @njit(parallel=True, cache=True)
 def im2col_cpu(x, geometry, out_h, out_w, cols):
-    """x (N, C, H, W) -> fills cols (C*kh*kw, N*out_h*out_w). geometry = (kh, kw, sh, sw, ph, pw, dh, dw)."""
+    """x (N, C, H, W) -> fills cols (N, C*kh*kw, out_h*out_w). geometry = (kh, kw, sh, sw, ph, pw, dh, dw)."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
     n_images, channels, height, width = x.shape
     # Flat views: one index per element keeps the innermost loop simple enough to vectorise.
     x_flat = x.reshape(-1)
     cols_flat = cols.reshape(-1)
-    row_length = n_images * out_h * out_w
+    row_length = out_h * out_w
     for plane in prange(n_images * channels):
-        n = plane // channels
-        c = plane % channels
+        # Row (c*kh + ky)*kw + kx of image n is row (plane*kh + ky)*kw + kx of the flat (N*C*kh*kw, L) matrix.
         for ky in range(kh):
             oy_lo, oy_hi = _valid_range(ky * dh - ph, sh, height, out_h)
             for kx in range(kw):
-                row = (c * kh + ky) * kw + kx
+                row = (plane * kh + ky) * kw + kx
                 x_offset = kx * dw - pw
                 ox_lo, ox_hi = _valid_range(x_offset, sw, width, out_w)
                 for oy in range(out_h):
-                    dst = row * row_length + (n * out_h + oy) * out_w
+                    dst = row * row_length + oy * out_w
                     if oy < oy_lo or oy >= oy_hi:  # the whole row of the window is padding
                         for ox in range(out_w):
                             cols_flat[dst + ox] = 0
                         continue
-                    src = ((n * channels + c) * height + oy * sh - ph + ky * dh) * width + x_offset
+                    src = (plane * height + oy * sh - ph + ky * dh) * width + x_offset
                     for ox in range(ox_lo):
                         cols_flat[dst + ox] = 0
                     if sw == 1:  # contiguous source: a straight copy
@@ -65,25 +65,23 @@ def im2col_cpu(x, geometry, out_h, out_w, cols):
 
 @njit(parallel=True, cache=True)
 def col2im_cpu(cols, geometry, out_h, out_w, dx):
-    """cols (C*kh*kw, N*out_h*out_w) -> adds into dx (N, C, H, W) (zeroed by the caller)."""
+    """cols (N, C*kh*kw, out_h*out_w) -> adds into dx (N, C, H, W) (zeroed by the caller)."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
     n_images, channels, height, width = dx.shape
     # Flat views, as in im2col: the innermost loop becomes a plain strided add that vectorises.
     cols_flat = cols.reshape(-1)
     dx_flat = dx.reshape(-1)
-    row_length = n_images * out_h * out_w
+    row_length = out_h * out_w
     for plane in prange(n_images * channels):
-        n = plane // channels
-        c = plane % channels
         for ky in range(kh):
             oy_lo, oy_hi = _valid_range(ky * dh - ph, sh, height, out_h)
             for kx in range(kw):
-                row = (c * kh + ky) * kw + kx
+                row = (plane * kh + ky) * kw + kx
                 x_offset = kx * dw - pw
                 ox_lo, ox_hi = _valid_range(x_offset, sw, width, out_w)
                 for oy in range(oy_lo, oy_hi):
-                    dst = ((n * channels + c) * height + oy * sh - ph + ky * dh) * width + x_offset
-                    src = row * row_length + (n * out_h + oy) * out_w
+                    dst = (plane * height + oy * sh - ph + ky * dh) * width + x_offset
+                    src = row * row_length + oy * out_w
                     if sw == 1:  # contiguous destination: a straight add
                         for ox in range(ox_lo, ox_hi):
                             dx_flat[dst + ox] += cols_flat[src + ox]

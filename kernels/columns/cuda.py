@@ -2,7 +2,8 @@
 
 One thread per output element instead of one loop iteration:
 
-* im2col: thread (row, column) of ``cols`` reads the one pixel it copies;
+* im2col: thread (n, row, column) of ``cols`` (N, C*kh*kw, out_h*out_w) reads the one pixel
+  it copies;
 * col2im: thread (n, c, iy, ix) of ``dx`` *gathers* every column entry that came
   from its pixel (the inverse of the im2col index map), so no two threads write
   the same element and no atomics are needed: the result is deterministic.
@@ -25,23 +26,24 @@ def _blocks(n):
 @cuda.jit
 def _im2col_kernel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     index = cuda.grid(1)
-    n_rows, n_cols = cols.shape
-    if index >= n_rows * n_cols:
+    n_images, n_rows, n_cols = cols.shape
+    if index >= n_images * n_rows * n_cols:
         return
-    row = index // n_cols
+    # index = (n*n_rows + row)*n_cols + col, with row = (c*kh + ky)*kw + kx and col = oy*out_w + ox
     col = index % n_cols
+    row = (index // n_cols) % n_rows
+    n = index // (n_cols * n_rows)
     c = row // (kh * kw)
     ky = (row // kw) % kh
     kx = row % kw
-    n = col // (out_h * out_w)
-    oy = (col // out_w) % out_h
+    oy = col // out_w
     ox = col % out_w
     iy = oy * sh - ph + ky * dh
     ix = ox * sw - pw + kx * dw
     if 0 <= iy < x.shape[2] and 0 <= ix < x.shape[3]:
-        cols[row, col] = x[n, c, iy, ix]
+        cols[n, row, col] = x[n, c, iy, ix]
     else:
-        cols[row, col] = 0
+        cols[n, row, col] = 0
 
 
 @cuda.jit
@@ -66,20 +68,21 @@ def _col2im_kernel(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
             if tx < 0 or tx % sw != 0 or tx // sw >= out_w:
                 continue
             ox = tx // sw
-            total += cols[(c * kh + ky) * kw + kx, (n * out_h + oy) * out_w + ox]
+            total += cols[n, (c * kh + ky) * kw + kx, oy * out_w + ox]
     dx[n, c, iy, ix] = total
 
 
 def im2col_cuda(x, geometry, out_h, out_w, xp):
-    """x (N, C, H, W) device array -> cols (C*kh*kw, N*out_h*out_w); xp allocates (cupy, or numpy in the simulator)."""
+    """x (N, C, H, W) device array -> cols (N, C*kh*kw, out_h*out_w); xp allocates (cupy, or numpy in the simulator)."""
     kh, kw = geometry[0], geometry[1]
     n_images, channels = x.shape[0], x.shape[1]
-    cols = xp.empty((channels * kh * kw, n_images * out_h * out_w), dtype=x.dtype)
+    cols = xp.empty((n_images, channels * kh * kw, out_h * out_w), dtype=x.dtype)
     _im2col_kernel[_blocks(cols.size), THREADS](x, cols, *geometry, out_h, out_w)
     return cols
 
 
 def col2im_cuda(cols, x_shape, geometry, out_h, out_w, xp):
+    """cols (N, C*kh*kw, out_h*out_w) device array -> dx of shape x_shape (N, C, H, W)."""
     dx = xp.empty(x_shape, dtype=cols.dtype)
     _col2im_kernel[_blocks(dx.size), THREADS](cols, dx, *geometry, out_h, out_w)
     return dx

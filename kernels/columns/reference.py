@@ -1,51 +1,54 @@
 """im2col / col2im as plain loops: the definition the fast kernels are held to.
 
 A convolution is a matrix product once every receptive-field patch is laid
-out as a column ("image to columns"):
+out as a column ("image to columns"). Each image gets its own matrix of
+K = C*kh*kw rows (one per kernel tap of each channel) and L = out_h*out_w
+columns (one per output pixel):
 
-    cols[(c, ky, kx), (n, oy, ox)] = x[n, c, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]   (0 outside the image)
+    cols[n, (c, ky, kx), (oy, ox)] = x[n, c, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]   (0 outside the image)
 
-so that  y[n, o, oy, ox] = sum over (c, ky, kx) of  w[o, c, ky, kx] * cols[(c, ky, kx), (n, oy, ox)].
+so that  y[n, o, oy, ox] = sum over (c, ky, kx) of  w[o, c, ky, kx] * cols[n, (c, ky, kx), (oy, ox)],
+i.e. y[n] = W @ cols[n] with W = w.reshape(C_out, K): the result is already in NCHW order.
 col2im is the adjoint: it adds every column entry back onto the pixel it came from.
 """
 import numpy as np
 
 
 def im2col_reference(x, geometry, out_h, out_w):
-    """x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w). geometry = (kh, kw, sh, sw, ph, pw, dh, dw)."""
+    """x (N, C, H, W) -> cols (N, C*kh*kw, out_h*out_w). geometry = (kh, kw, sh, sw, ph, pw, dh, dw)."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
     n_images, channels, height, width = x.shape
-    cols = np.zeros((channels * kh * kw, n_images * out_h * out_w), dtype=x.dtype)
-    for c in range(channels):
-        for ky in range(kh):
-            for kx in range(kw):
-                row = (c * kh + ky) * kw + kx
-                for n in range(n_images):
+    cols = np.zeros((n_images, channels * kh * kw, out_h * out_w), dtype=x.dtype)
+    for n in range(n_images):
+        for c in range(channels):
+            for ky in range(kh):
+                for kx in range(kw):
+                    row = (c * kh + ky) * kw + kx
                     for oy in range(out_h):
                         for ox in range(out_w):
                             iy = oy * sh - ph + ky * dh
                             ix = ox * sw - pw + kx * dw
                             if 0 <= iy < height and 0 <= ix < width:
-                                cols[row, (n * out_h + oy) * out_w + ox] = x[n, c, iy, ix]
+                                cols[n, row, oy * out_w + ox] = x[n, c, iy, ix]
     return cols
 
 
 def col2im_reference(cols, x_shape, geometry, out_h, out_w):
-    """cols (C*kh*kw, N*out_h*out_w) -> dx (N, C, H, W), summing entries that share a pixel."""
+    """cols (N, C*kh*kw, out_h*out_w) -> dx (N, C, H, W), summing entries that share a pixel."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
     n_images, channels, height, width = x_shape
     dx = np.zeros(x_shape, dtype=cols.dtype)
-    for c in range(channels):
-        for ky in range(kh):
-            for kx in range(kw):
-                row = (c * kh + ky) * kw + kx
-                for n in range(n_images):
+    for n in range(n_images):
+        for c in range(channels):
+            for ky in range(kh):
+                for kx in range(kw):
+                    row = (c * kh + ky) * kw + kx
                     for oy in range(out_h):
                         for ox in range(out_w):
                             iy = oy * sh - ph + ky * dh
                             ix = ox * sw - pw + kx * dw
                             if 0 <= iy < height and 0 <= ix < width:
-                                dx[n, c, iy, ix] += cols[row, (n * out_h + oy) * out_w + ox]
+                                dx[n, c, iy, ix] += cols[n, row, oy * out_w + ox]
     return dx
 
 

@@ -1,14 +1,24 @@
 """Convolution (with dilation and groups), transposed convolution, and FCN's bilinear filter.
 
-Both ops are one matrix product around im2col / col2im (``minisegnet.kernels``):
+Both ops are matrix products around im2col / col2im (``minisegnet.kernels``). im2col lays
+the receptive fields of each image out as the columns of one matrix: cols has shape (N, K, L),
+with K = C_in*kh*kw rows (one per kernel tap of each channel) and L = H_out*W_out columns (one
+per output pixel). With W = w.reshape(C_out, K), for every image n:
 
-    conv2d:            cols = im2col(x);  y = W @ cols                 (W: C_out x C_in*kh*kw)
-      backward:        dW = dy @ cols^T;  dx = col2im(W^T @ dy);  db = sum of dy
+    conv2d:            cols = im2col(x);  y[n] = W @ cols[n]             ((C_out, L): y in NCHW as it is)
+      backward:        dW = sum over n of dy[n] @ cols[n]^T;  dx = col2im(W^T @ dy);  db = sum of dy
     conv_transpose2d:  y = col2im(W^T @ x)   -- exactly conv2d's backward with respect to its input
-      backward:        dx = W @ im2col(dy);  dW = x @ im2col(dy)^T
+      backward:        dx = W @ im2col(dy);  dW = sum over n of x[n] @ im2col(dy)[n]^T
 
-With groups, channels split into ``groups`` independent blocks and the product
-is batched over them (depthwise convolution is groups = C_in).
+Each product over all images is one batched ``matmul`` (BLAS once per image, cuBLAS batched on a
+GPU). Each image's result is a (channels, pixels) matrix, which is already NCHW memory order, so
+no transpose or copy surrounds the products. A 1x1 convolution with stride 1 and no padding (FCN's
+score layers) needs no im2col at all: each window is one pixel, so cols = x.reshape(N, C_in, H*W),
+a view of x (never written to).
+
+With groups, channels split into ``groups`` = G independent blocks: cols is viewed as
+(N, G, K/G, L) and W as (G, C_out/G, K/G), and the product is batched over the groups too
+(depthwise convolution is groups = C_in).
 
 Inputs are checked before a kernel runs (the kernels do no bounds checking): float32 or
 float64, the same dtype for input, weight and bias (PyTorch's rule: no silent promotion),
@@ -19,10 +29,20 @@ a -1 cannot be inferred from an array with 0 elements.
 import numpy as np
 
 from .. import kernels
-from ..backend import array_module
 from ..engine import Function
 from ._geometry import (as_int, check_4d, check_at_least, check_float, check_images, check_same_dtype,
                         conv_output_size, pair)
+
+
+def _is_pointwise(geometry):
+    """A 1x1 kernel with stride 1 and no padding: every window is one pixel, so im2col(x) is x itself."""
+    kh, kw, sh, sw, ph, pw = geometry[:6]
+    return kh == kw == sh == sw == 1 and ph == pw == 0
+
+
+def _transpose_last(a):
+    """(..., m, k) -> (..., k, m), a view: matmul hands it to BLAS as a transposed operand, without a copy."""
+    return a.swapaxes(-1, -2)
 
 
 class Conv2d(Function):
@@ -35,32 +55,41 @@ class Conv2d(Function):
         sh, sw, ph, pw, dh, dw = geometry[2:]
         out_h = conv_output_size(height, kh, sh, ph, dh, "conv2d")
         out_w = conv_output_size(width, kw, sw, pw, dw, "conv2d")
-        columns = n_images * out_h * out_w                             # N*L, one per output pixel
-        cols = kernels.im2col(x, geometry, out_h, out_w)              # (C_in*kh*kw, N*L)
-        cols = cols.reshape(groups, c_group * kh * kw, columns)        # one block per group
-        w_mat = w.reshape(groups, c_out // groups, c_group * kh * kw)
-        y = (w_mat @ cols).reshape(c_out, n_images, out_h, out_w).transpose(1, 0, 2, 3)
-        y = array_module(x).ascontiguousarray(y)
+        pixels, k_group = out_h * out_w, c_group * kh * kw                 # L per image, K_g = K / G
+        if _is_pointwise(geometry):
+            cols = x.reshape(n_images, c_in, pixels)                         # the pixels themselves: a view of x
+        else:
+            cols = kernels.im2col(x, geometry, out_h, out_w)                # (N, C_in*kh*kw, L)
+        cols = cols.reshape(n_images, groups, k_group, pixels)             # (N, G, K_g, L)
+        w_mat = w.reshape(groups, c_out // groups, k_group)                # (G, C_out/G, K_g), for every image
+        y = (w_mat @ cols).reshape(n_images, c_out, out_h, out_w)          # (N, G, C_out/G, L) is NCHW already
         if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        ctx.save_for_backward(cols if ctx.needs_input_grad[1] else None,
-                              w_mat if ctx.needs_input_grad[0] else None)
+            y += b.reshape(1, -1, 1, 1)  # y is the product's new array, never a view of x
+        # A pointwise cols is a view of x: save x itself, which the engine keeps read-only and whose
+        # version it checks (an in-place change of x before backward would otherwise change dW silently).
+        for_dw = x if _is_pointwise(geometry) else cols
+        ctx.save_for_backward(for_dw if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
         return y
 
     @staticmethod
     def backward(ctx, g):
-        cols, w_mat = ctx.saved
+        for_dw, w_mat = ctx.saved
         groups, (c_out, c_group, kh, kw) = ctx.groups, ctx.w_shape
         n_images, out_h, out_w = g.shape[0], g.shape[2], g.shape[3]
-        columns = n_images * out_h * out_w
-        g_mat = g.transpose(1, 0, 2, 3).reshape(groups, c_out // groups, columns)   # (G, C_out/G, N*L)
+        pixels, k_group = out_h * out_w, c_group * kh * kw
+        g_mat = g.reshape(n_images, groups, c_out // groups, pixels)       # (N, G, C_out/G, L), no transpose
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dcols = (w_mat.transpose(0, 2, 1) @ g_mat).reshape(groups * c_group * kh * kw, columns)
-            dx = kernels.col2im(dcols, ctx.x_shape, ctx.geometry, out_h, out_w)
+            dcols = (_transpose_last(w_mat) @ g_mat).reshape(n_images, groups * k_group, pixels)  # (N, K, L)
+            if _is_pointwise(ctx.geometry):
+                dx = dcols.reshape(ctx.x_shape)                              # cols was x: no col2im
+            else:
+                dx = kernels.col2im(dcols, ctx.x_shape, ctx.geometry, out_h, out_w)
         if ctx.needs_input_grad[1]:
-            dw = (g_mat @ cols.transpose(0, 2, 1)).reshape(ctx.w_shape)
+            cols = for_dw.reshape(n_images, groups, k_group, pixels)
+            # one (C_out/G, K_g) product per image and group, then the sum over the images
+            dw = (g_mat @ _transpose_last(cols)).sum(axis=0).reshape(ctx.w_shape)
         if ctx.needs_input_grad[2]:
             db = g.sum(axis=(0, 2, 3))
         return dx, dw, db, None, None
@@ -73,33 +102,32 @@ class ConvTranspose2d(Function):
     def forward(ctx, x, w, b, geometry, groups, out_hw):
         n_images, c_in, height, width = x.shape
         _, c_out_group, kh, kw = w.shape
-        c_out = c_out_group * groups
-        pixels = n_images * height * width
-        x_mat = x.transpose(1, 0, 2, 3).reshape(groups, c_in // groups, pixels)  # (G, C_in/G, N*H*W)
-        w_mat = w.reshape(groups, c_in // groups, c_out_group * kh * kw)
-        cols = (w_mat.transpose(0, 2, 1) @ x_mat).reshape(c_out * kh * kw, pixels)
+        c_out, pixels = c_out_group * groups, height * width
+        x_mat = x.reshape(n_images, groups, c_in // groups, pixels)        # (N, G, C_in/G, H*W), a view of x
+        w_mat = w.reshape(groups, c_in // groups, c_out_group * kh * kw)   # (G, C_in/G, K_g)
+        cols = (_transpose_last(w_mat) @ x_mat).reshape(n_images, c_out * kh * kw, pixels)  # (N, K, H*W)
         y = kernels.col2im(cols, (n_images, c_out) + tuple(out_hw), geometry, height, width)
         if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        ctx.save_for_backward(x_mat if ctx.needs_input_grad[1] else None,
-                              w_mat if ctx.needs_input_grad[0] else None)
+            y += b.reshape(1, -1, 1, 1)  # y is col2im's new array
+        # x_mat is a view of x: save x itself, which the engine keeps read-only and whose version it checks.
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x_mat, w_mat = ctx.saved
+        x, w_mat = ctx.saved
         n_images, c_in, height, width = ctx.x_shape
         groups, (_, c_out_group, kh, kw) = ctx.groups, ctx.w_shape
+        pixels, k_group = height * width, c_out_group * kh * kw
         dx = dw = db = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            g_cols = kernels.im2col(g, ctx.geometry, height, width).reshape(
-                groups, c_out_group * kh * kw, n_images * height * width)
+            g_cols = kernels.im2col(g, ctx.geometry, height, width).reshape(n_images, groups, k_group, pixels)
             if ctx.needs_input_grad[0]:
-                dx = (w_mat @ g_cols).reshape(c_in, n_images, height, width).transpose(1, 0, 2, 3)
-                dx = array_module(g).ascontiguousarray(dx)
+                dx = (w_mat @ g_cols).reshape(ctx.x_shape)                 # (N, G, C_in/G, H*W) is NCHW
             if ctx.needs_input_grad[1]:
-                dw = (x_mat @ g_cols.transpose(0, 2, 1)).reshape(ctx.w_shape)
+                x_mat = x.reshape(n_images, groups, c_in // groups, pixels)
+                dw = (x_mat @ _transpose_last(g_cols)).sum(axis=0).reshape(ctx.w_shape)
         if ctx.needs_input_grad[2]:
             db = g.sum(axis=(0, 2, 3))
         return dx, dw, db, None, None, None
