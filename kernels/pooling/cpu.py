@@ -28,13 +28,21 @@ def max_pool_forward_cpu(x, geometry, out, argmax):
                 x0, x1, _ = _window(ox, sw, pw, kw, width)
                 best = -np.inf
                 best_index = y0 * width + x0  # a window of -inf alone: its first pixel
+                nan_seen = False
                 for iy in range(y0, y1):
                     for ix in range(x0, x1):
                         v = x[n, c, iy, ix]
-                        # strict: ties keep the first in row-major order; a NaN always wins (PyTorch)
-                        if v > best or np.isnan(v):
+                        if v > best:  # strict: ties keep the first in row-major order
                             best = v
                             best_index = iy * width + ix
+                        nan_seen |= v != v  # v != v: v is NaN
+                if nan_seen:  # rare, so off the fast path: a NaN wins, and the last NaN takes the gradient
+                    for iy in range(y0, y1):
+                        for ix in range(x0, x1):
+                            v = x[n, c, iy, ix]
+                            if v != v:
+                                best = v
+                                best_index = iy * width + ix
                 out[n, c, oy, ox] = best
                 argmax[n, c, oy, ox] = best_index
 
