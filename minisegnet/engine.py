@@ -135,8 +135,8 @@ class _SavedArray:
         if self.frozen:
             try:
                 self.array.flags.writeable = True
-            except ValueError:  # a view whose base another graph still holds: it thaws with that base
-                pass
+            except ValueError:  # NumPy cannot make a view writable while its base is read-only (another
+                pass            # graph holds the base): this view stays read-only; write through the tensor
 
     def freeze(self):
         if self.frozen:
