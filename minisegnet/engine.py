@@ -136,7 +136,7 @@ class _SavedArray:
             try:
                 self.array.flags.writeable = True
             except ValueError:  # NumPy cannot make a view writable while its base is read-only (another
-                pass            # graph holds the base): this view stays read-only; write through the tensor
+                pass            # graph holds the base): this view stays read-only
 
     def freeze(self):
         if self.frozen:
