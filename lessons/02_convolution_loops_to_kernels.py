@@ -128,6 +128,9 @@ axes[1].set_title("dilation 2 = 5x5 with holes")
 fig.colorbar(image, ax=axes[:2], shrink=0.8, label="weight")
 axes[2].bar(range(3), [t_loops, t_im2col, t_numba], color=["C3", "C1", "C0"], log=True)
 axes[2].set_xticks(range(3), ["loops", "im2col\n+ matmul", "Numba\n+ BLAS"])
+axes[2].set_ylim(min(t_loops, t_im2col, t_numba) / 10, max(t_loops, t_im2col, t_numba) * 4)  # room for labels
+for i, seconds in enumerate([t_loops, t_im2col, t_numba]):
+    axes[2].text(i, seconds, f"{seconds * 1e3:.2g} ms", ha="center", va="bottom")
 axes[2].set_ylabel("seconds (log scale)")
 axes[2].set_title("same convolution, three ways")
 for ax, size in ((axes[0], 3), (axes[1], 5)):
