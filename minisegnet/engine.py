@@ -20,9 +20,11 @@ Two guards keep a gradient from being silently wrong (PyTorch refuses the same t
   views of: a reshape shares its input's memory); a Tensor's in-place methods (``add_``,
   ``copy_``, ..., which the optimizers use) count their writes there, and backward refuses
   a graph whose saved memory was written since its forward pass (PyTorch's version counter).
-  On the CPU those NumPy arrays are also read-only while a graph holds them, so
-  ``x.data[...] = 0`` behind the engine's back raises NumPy's "assignment destination is
-  read-only" instead of corrupting the gradient.
+  On the CPU those NumPy arrays (the saved array object and the arrays its ``.base`` chain
+  reaches) are also read-only while a graph holds them, so ``x.data[...] = 0`` behind the
+  engine's back raises NumPy's "assignment destination is read-only". A NumPy view made
+  before the forward pass is not reached that way and writes through it go unseen (PyTorch
+  does not see raw writes either): change tensors through their in-place methods.
 
 The ops themselves live in ``minisegnet.functional``, one family per file.
 """
@@ -106,11 +108,15 @@ class Context:
 
     def free(self):
         """Drop what the forward saved (after backward, or when the graph is garbage-collected)."""
-        for entry, _ in reversed(self._watched):  # bases before their views: a view thaws only after its base
+        released = []
+        for entry, _ in self._watched:
             entry.graphs -= 1
             if entry.graphs == 0:
                 del _saved_arrays[id(entry.array)]
-                entry.thaw()
+                released.append(entry)
+        # Bases before their views: NumPy makes a view writable only once its base is.
+        for entry in sorted(released, key=lambda e: len(_view_chain(e.array))):
+            entry.thaw()
         self._watched = []
         self.saved = ()
         self.freed = True
@@ -125,6 +131,7 @@ class _SavedArray:
 
     def __init__(self, array):
         self.array, self.graphs, self.writes = array, 0, 0
+        self.waiting_views = []  # released views of this array, made writable when it is
         # NumPy arrays become read-only while saved (CuPy has no such flag); one that was already
         # read-only is left as it was and never made writable by the engine.
         self.frozen = isinstance(array, np.ndarray) and array.flags.writeable
@@ -133,10 +140,18 @@ class _SavedArray:
 
     def thaw(self):
         if self.frozen:
+            held_base = next((_saved_arrays[id(a)] for a in _view_chain(self.array)[1:] if id(a) in _saved_arrays),
+                             None)
+            if held_base is not None:  # NumPy makes a view writable only once its base is: wait for it
+                held_base.waiting_views.append(self)
+                return
             try:
                 self.array.flags.writeable = True
-            except ValueError:  # NumPy cannot make a view writable while its base is read-only (another
-                pass            # graph holds the base): this view stays read-only
+            except ValueError:  # its base was made read-only by someone else meanwhile: leave it so
+                pass
+        for view in self.waiting_views:
+            view.thaw()
+        self.waiting_views = []
 
     def freeze(self):
         if self.frozen:
@@ -264,7 +279,7 @@ class Tensor:
         self.grad = None
 
     # --- in-place changes (counted, so a stale backward is caught) -----------
-    def _write(self, op, update):
+    def _write(self, op, update, source=None):
         """Apply ``update(array)`` to this tensor's array in place. If a live graph saved this memory
         (this array, or one it is a view of), the write goes through anyway, as in PyTorch, and is
         counted, so that graph's backward refuses to run, naming its op.
@@ -276,6 +291,10 @@ class Tensor:
             raise RuntimeError(f"{op}: in-place change of a tensor that requires grad (shape {self.shape}); the graph "
                                "does not record it, so do it inside `with msn.no_grad():` (as optimizers do), or "
                                "use an out-of-place op")
+        if _state["grad_enabled"] and isinstance(source, Tensor) and source.requires_grad:
+            raise RuntimeError(f"{op}: the source requires grad (shape {source.shape}), but an in-place change is "
+                               "not recorded in the graph, so its gradient would be lost; do it inside "
+                               "`with msn.no_grad():` (then no gradient flows, on purpose), or use an out-of-place op")
         held = [_saved_arrays[id(a)] for a in _view_chain(self.data) if id(a) in _saved_arrays]
         for entry in reversed(held):  # a base must be writable before its view can be
             entry.thaw()
@@ -283,35 +302,35 @@ class Tensor:
             update(self.data)
         finally:
             for entry in held:
-                entry.writes += 1
                 entry.freeze()
+        for entry in held:  # counted only when the write happened: one that raised changed nothing
+            entry.writes += 1
         return self
 
     def copy_(self, source):
         """self <- source (broadcast, cast to self's dtype), in place."""
-        source = source.data if isinstance(source, Tensor) else source
+        values = source.data if isinstance(source, Tensor) else source
         xp = backend.array_module(self.data)
-        source = backend.to_device(xp.asarray(source) if not backend.is_cupy_array(source) else source,
-                                   self.device)
-        if not xp.can_cast(source.dtype, self.dtype, casting="same_kind"):
-            raise TypeError(f"copy_: cannot copy {source.dtype} values into a {self.dtype} tensor")
-        return self._write("copy_", lambda a: xp.copyto(a, source, casting="same_kind"))
+        values = backend.to_device(values if backend.is_cupy_array(values) else xp.asarray(values), self.device)
+        if not xp.can_cast(values.dtype, self.dtype, casting="same_kind"):
+            raise TypeError(f"copy_: cannot copy {values.dtype} values into a {self.dtype} tensor")
+        return self._write("copy_", lambda a: xp.copyto(a, values, casting="same_kind"), source)
 
     def add_(self, other, alpha=1):
         """self <- self + alpha * other, in place (the optimizers' update)."""
-        other = other.data if isinstance(other, Tensor) else other
+        values = other.data if isinstance(other, Tensor) else other
 
         def update(a):
-            a += other if alpha == 1 else alpha * other
-        return self._write("add_", update)
+            a += values if alpha == 1 else alpha * values
+        return self._write("add_", update, other)
 
     def mul_(self, factor):
         """self <- self * factor, in place."""
-        factor = factor.data if isinstance(factor, Tensor) else factor
+        values = factor.data if isinstance(factor, Tensor) else factor
 
         def update(a):
-            a *= factor
-        return self._write("mul_", update)
+            a *= values
+        return self._write("mul_", update, factor)
 
     def zero_(self):
         """self <- 0, in place."""
@@ -322,11 +341,11 @@ class Tensor:
 
     def __setitem__(self, index, value):
         """self[index] = value, in place (counted like the methods above)."""
-        value = value.data if isinstance(value, Tensor) else value
+        values = value.data if isinstance(value, Tensor) else value
 
         def update(a):
-            a[index] = value
-        self._write("setitem", update)
+            a[index] = values
+        self._write("setitem", update, value)
 
     # --- operators: thin wrappers over minisegnet.functional ----------------
     def __add__(self, other): return _F().add(self, other)

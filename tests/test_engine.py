@@ -284,3 +284,44 @@ def test_outputs_saved_for_backward_are_guarded():
         e.add_(1.0)  # exp's backward reads its output
     with pytest.raises(RuntimeError, match="exp: an array .* modified in place"):
         s.backward()
+
+
+def test_an_in_place_change_from_a_source_that_requires_grad_is_refused():
+    w = leaf([1.0, 2.0, 3.0])
+    buffer = msn.tensor(np.zeros(3))
+    with pytest.raises(RuntimeError, match=r"add_: the source requires grad \(shape \(3,\)\)"):
+        buffer.add_(w)  # PyTorch would record it; ours is not recorded: w's gradient would be lost
+    with msn.no_grad():
+        buffer.add_(w)  # on purpose: no gradient
+    np.testing.assert_allclose(buffer.data, [1.0, 2.0, 3.0])
+
+
+def test_a_failed_in_place_change_is_not_counted():
+    x = leaf([1.0, 2.0, 3.0])
+    y = (x * x).sum()
+    with msn.no_grad():
+        with pytest.raises(ValueError):
+            x.add_(np.ones(5))  # cannot broadcast: nothing written
+    y.backward()
+    np.testing.assert_allclose(x.grad, [2.0, 4.0, 6.0])
+
+
+def test_two_views_of_one_base_are_writable_again_after_the_graph_is_freed():
+    base = np.arange(6.0).reshape(2, 3)
+    a, b = base[0], base[1]
+    w = leaf(np.ones(3))
+    loss = (w * msn.from_numpy(a) * msn.from_numpy(b)).sum()
+    loss.backward()
+    del loss
+    for array in (base, a, b):
+        assert array.flags.writeable
+    b[0] = 1.0
+
+
+def test_getitem_keeps_its_own_copy_of_an_index_array():
+    x = leaf([1.0, 2.0, 3.0, 4.0])
+    index = np.array([0, 1])
+    y = (x[index] * msn.tensor(np.array([10.0, 20.0]))).sum()
+    index[:] = [2, 3]  # the caller changes its index array before backward
+    y.backward()
+    np.testing.assert_allclose(x.grad, [10.0, 20.0, 0.0, 0.0])

@@ -59,7 +59,11 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, index
+        # Index arrays are copied: the caller may change theirs before backward, which would
+        # silently send the gradient to other elements.
+        parts = index if isinstance(index, tuple) else (index,)
+        parts = tuple(p.copy() if hasattr(p, "copy") and hasattr(p, "shape") else p for p in parts)
+        ctx.shape, ctx.index = x.shape, parts if isinstance(index, tuple) else parts[0]
         return x[index]
 
     @staticmethod
