@@ -65,7 +65,8 @@ predictions = [(f"{name} (mean IU {results[name][1]['mean_iou']:.2f})",
                for name in NAMES]
 figure = plot_segmentations(images, val_set.labels[:count], predictions,
                             os.path.join(args.out, "10_skip_connections.png"),
-                            "Skip connections: FCN-32s paints blobs, FCN-8s recovers shapes and thin structures")
+                            "Skip connections: FCN-32s paints coarse blobs; FCN-16s and FCN-8s follow boundaries\n"
+                            "more closely (the shapes of things are still often wrong)")
 
 b32, b8 = results["fcn32s"][1]["boundary_accuracy"], results["fcn8s"][1]["boundary_accuracy"]
 m32, m8 = results["fcn32s"][1]["mean_iou"], results["fcn8s"][1]["mean_iou"]
