@@ -1,7 +1,7 @@
 """Optimizers: SGD with momentum and weight decay, and Adam.
 
 They update each parameter in place from ``param.grad`` (outside the graph) with
-``param.add_``, which counts a new version, so a backward pass through a graph built
+``param.add_``, which the engine counts as a write, so a backward pass through a graph built
 before the step refuses to run (as in PyTorch). They keep their per-parameter state in
 plain arrays, so ``state_dict()`` can be saved with a checkpoint and training resumed
 exactly; state dicts going out and coming in are copies, never shared with the optimizer.

@@ -23,7 +23,7 @@ from . import optim
 from .data import DataLoader, normalise
 from .engine import no_grad, tensor
 from .metrics import SegmentationMetrics, boundary_mask
-from .nn.module import save_npz_atomic
+from .nn.module import read_npz, save_npz_atomic
 from .random import get_state as get_global_rng_state, set_state as set_global_rng_state
 
 CHECKPOINT = "checkpoint.npz"
@@ -126,14 +126,7 @@ def load_checkpoint(path):
     OSError; an .npz that ``fit`` did not write (no "meta" entry) ValueError; each names the file.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as e:  # zipfile, zlib and numpy each raise their own kinds
-        raise OSError(f"load_checkpoint: cannot read {path} (truncated or corrupt?): "
-                      f"{type(e).__name__}: {e}") from e
+    arrays = read_npz(path, "load_checkpoint")
     if "meta" not in arrays:
         names = sorted(arrays)
         raise ValueError(f"load_checkpoint: {path} is not a checkpoint written by fit (it has no 'meta' entry; "

@@ -65,8 +65,7 @@ class Conv2d(Function):
         y = (w_mat @ cols).reshape(n_images, c_out, out_h, out_w)          # (N, G, C_out/G, L) is NCHW already
         if b is not None:
             y += b.reshape(1, -1, 1, 1)  # y is the product's new array, never a view of x
-        # A pointwise cols is a view of x: save x itself, which the engine keeps read-only and whose
-        # version it checks (an in-place change of x before backward would otherwise change dW silently).
+        # A pointwise cols is only a view of x: save x itself (backward reshapes it again).
         for_dw = x if _is_pointwise(geometry) else cols
         ctx.save_for_backward(for_dw if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
@@ -109,7 +108,7 @@ class ConvTranspose2d(Function):
         y = kernels.col2im(cols, (n_images, c_out) + tuple(out_hw), geometry, height, width)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)  # y is col2im's new array
-        # x_mat is a view of x: save x itself, which the engine keeps read-only and whose version it checks.
+        # x_mat is only a view of x: save x itself (backward reshapes it again).
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
         return y

@@ -98,7 +98,8 @@ class Module:
 
         The values are copied (as in PyTorch), so training afterwards never changes ``state``
         and two models loaded from one dict do not share weights. Each parameter keeps its
-        array, dtype and device (``Parameter.copy_``), and counts a new version."""
+        array, dtype and device (``Parameter.copy_``); the write is counted, so a graph that
+        saved the old weights refuses its backward."""
         own = dict(self.named_parameters())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -219,15 +220,19 @@ def save_state_dict(module_or_state, path):
     save_npz_atomic(path, state)
 
 
-def load_state_dict(path):
-    """Read a state dict saved by ``save_state_dict``. A missing file raises FileNotFoundError and an
-    unreadable one (truncated, corrupt, not an .npz) OSError, both naming the file."""
+def read_npz(path, op):
+    """Every array of the .npz at ``path``, by name. A missing file raises FileNotFoundError and an
+    unreadable one (truncated, corrupt, not an .npz) OSError, both naming ``op`` and the file."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"load_state_dict: no checkpoint at {path}")
+        raise FileNotFoundError(f"{op}: no checkpoint at {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
             return OrderedDict((k, data[k]) for k in data.files)
     except Exception as e:  # zipfile, zlib and numpy each raise their own kinds
-        raise OSError(f"load_state_dict: cannot read {path} (truncated or corrupt?): "
-                      f"{type(e).__name__}: {e}") from e
+        raise OSError(f"{op}: cannot read {path} (truncated or corrupt?): {type(e).__name__}: {e}") from e
+
+
+def load_state_dict(path):
+    """Read a state dict saved by ``save_state_dict`` (errors as ``read_npz``)."""
+    return read_npz(path, "load_state_dict")
