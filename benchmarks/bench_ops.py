@@ -28,6 +28,7 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and no compile-time measurement")
     parser.add_argument("--only", default="", help="run only the ops whose name contains this text")
+    parser.add_argument("--memory-probe", default="", help=argparse.SUPPRESS)  # library,net,batch (a subprocess)
     return parser.parse_args()
 
 
@@ -69,8 +70,21 @@ CASES = [
     ("conv2d 3x3 dil4 N8 32->32 16x16", lambda x, w: F.conv2d(x, w, padding=4, dilation=4),
      lambda x, w: torch.nn.functional.conv2d(x, w, padding=4, dilation=4), [(8, 32, 16, 16), (32, 32, 3, 3)],
      conv_flops(8, 32, 32, 16, 16, 3)),
+    ("conv2d 3x3 N4 64->64 32x32", lambda x, w: F.conv2d(x, w, padding=1),
+     lambda x, w: torch.nn.functional.conv2d(x, w, padding=1), [(4, 64, 32, 32), (64, 64, 3, 3)],
+     conv_flops(4, 64, 64, 32, 32, 3)),
+    ("conv2d 3x3 dil2 N2 16->32 128x128", lambda x, w: F.conv2d(x, w, padding=2, dilation=2),
+     lambda x, w: torch.nn.functional.conv2d(x, w, padding=2, dilation=2), [(2, 16, 128, 128), (32, 16, 3, 3)],
+     conv_flops(2, 16, 32, 128, 128, 3)),
+    ("conv2d 1x1 N8 64->9 16x16 (score layer)", lambda x, w: F.conv2d(x, w),
+     lambda x, w: torch.nn.functional.conv2d(x, w), [(8, 64, 16, 16), (9, 64, 1, 1)],
+     conv_flops(8, 64, 9, 16, 16, 1)),
     ("conv_transpose2d 4x4 s2 N8 8->8 32x32", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1),
      lambda x, w: torch.nn.functional.conv_transpose2d(x, w, stride=2, padding=1), [(8, 8, 32, 32), (8, 8, 4, 4)],
+     None),
+    ("conv_transpose2d 16x16 s8 N8 9->9 8x8 (x8 upsampling)",
+     lambda x, w: F.conv_transpose2d(x, w, stride=8, padding=4),
+     lambda x, w: torch.nn.functional.conv_transpose2d(x, w, stride=8, padding=4), [(8, 9, 8, 8), (9, 9, 16, 16)],
      None),
     ("max_pool2d 2x2 N8 C32 64x64", lambda x: F.max_pool2d(x, 2), lambda x: torch.nn.functional.max_pool2d(x, 2),
      [(8, 32, 64, 64)], None),
@@ -85,26 +99,29 @@ CASES = [
 ]
 
 
-def torch_fcn8s(num_classes, widths, depths):
-    """The same FCN-8s as minisegnet.models.FCN8s, in PyTorch, for the training-step row."""
+def torch_lesson_net(name, num_classes, widths, depths):
+    """The same FCN-8s or dilated net as minisegnet.models (lesson sizes), in PyTorch, for the training-step rows."""
     nn = torch.nn
+    dilated = name == "dilated"
+    dilations, pools = ((1, 1, 1, 2, 4), (True, True, True, False, False)) if dilated else ((1,) * 5, (True,) * 5)
 
-    class TorchFCN8s(nn.Module):
+    class TorchNet(nn.Module):
         def __init__(self):
             super().__init__()
             stages, c = [], 3
-            for width, depth in zip(widths, depths):
+            for width, depth, d, pool in zip(widths, depths, dilations, pools):
                 layers = []
                 for _ in range(depth):
-                    layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU()]
+                    layers += [nn.Conv2d(c, width, 3, padding=d, dilation=d), nn.ReLU()]
                     c = width
-                stages.append(nn.Sequential(*layers, nn.MaxPool2d(2, 2, ceil_mode=True)))
+                stages.append(nn.Sequential(*layers, *([nn.MaxPool2d(2, 2, ceil_mode=True)] if pool else [])))
             self.stages = nn.ModuleList(stages)
             self.score = nn.Conv2d(widths[4], num_classes, 1)
-            self.score_pool4 = nn.Conv2d(widths[3], num_classes, 1)
-            self.score_pool3 = nn.Conv2d(widths[2], num_classes, 1)
-            self.up2 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
-            self.up4 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
+            if not dilated:
+                self.score_pool4 = nn.Conv2d(widths[3], num_classes, 1)
+                self.score_pool3 = nn.Conv2d(widths[2], num_classes, 1)
+                self.up2 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
+                self.up4 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
 
         def forward(self, x):
             feats = []
@@ -113,24 +130,26 @@ def torch_fcn8s(num_classes, widths, depths):
                 h = stage(h)
                 feats.append(h)
             s = self.score(feats[4])
-            p4 = self.score_pool4(feats[3])
-            s = self.up2(s)[:, :, :p4.shape[2], :p4.shape[3]] + p4
-            p3 = self.score_pool3(feats[2])
-            s = self.up4(s)[:, :, :p3.shape[2], :p3.shape[3]] + p3
+            if not dilated:
+                p4 = self.score_pool4(feats[3])
+                s = self.up2(s)[:, :, :p4.shape[2], :p4.shape[3]] + p4
+                p3 = self.score_pool3(feats[2])
+                s = self.up4(s)[:, :, :p3.shape[2], :p3.shape[3]] + p3
             up = torch.nn.functional.interpolate(s, scale_factor=8, mode="bilinear", align_corners=False)
             return up[:, :, :x.shape[2], :x.shape[3]]
 
-    return TorchFCN8s()
+    return TorchNet()
 
 
-def time_training_step(repeats, batch=4, size=64):
-    """One optimizer step of the lesson FCN-8s (forward, cross-entropy, backward, Adam) in both libraries."""
+def training_steps(name, batch, size=64):
+    """(ours, theirs): one optimizer step (forward, cross-entropy, backward, Adam) of the lesson net
+    ``name`` ("fcn8s" or "dilated") in each library, on the same images."""
     from minisegnet import optim
-    from minisegnet.models import DEFAULT_DEPTHS, DEFAULT_WIDTHS, FCN8s
+    from minisegnet.models import DEFAULT_DEPTHS, DEFAULT_WIDTHS, build_model
     rng = np.random.default_rng(0)
     images = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
     labels = rng.integers(0, 9, size=(batch, size, size))
-    model = FCN8s(9).to(ARGS.device)
+    model = build_model(name, 9).to(ARGS.device)
     opt = optim.Adam(model.parameters(), lr=1e-3)
     x = msn.tensor(images, device=ARGS.device)
 
@@ -140,7 +159,7 @@ def time_training_step(repeats, batch=4, size=64):
         opt.step()
 
     torch_device = "cuda" if ARGS.device == "cuda" else "cpu"
-    tmodel = torch_fcn8s(9, DEFAULT_WIDTHS, DEFAULT_DEPTHS).to(torch_device)
+    tmodel = torch_lesson_net(name, 9, DEFAULT_WIDTHS, DEFAULT_DEPTHS).to(torch_device)
     topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
     tx, ty = torch.tensor(images, device=torch_device), torch.tensor(labels, device=torch_device)
 
@@ -149,7 +168,39 @@ def time_training_step(repeats, batch=4, size=64):
         torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
         topt.step()
 
+    return ours_step, theirs_step
+
+
+def time_training_step(name, batch, repeats):
+    ours_step, theirs_step = training_steps(name, batch)
     return median_time(ours_step, repeats), median_time(theirs_step, repeats)
+
+
+def memory_probe(library, name, batch):
+    """Run in a fresh process (``--memory-probe``): how much a training step raises the process's peak
+    resident memory. One step of a single image first (Numba's kernels loaded, the allocators warm,
+    the parameters and Adam's moments allocated), then four steps of ``batch`` images; the growth of
+    the peak between the two is what a step of that batch needs on top of the model."""
+    import resource
+    warm_ours, warm_theirs = training_steps(name, 1)
+    ours, theirs = training_steps(name, batch)
+    warm, step = (warm_ours, ours) if library == "minisegnet" else (warm_theirs, theirs)
+    del warm_ours, warm_theirs, ours, theirs
+    warm()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(4):
+        step()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((after - before) / 1024)  # ru_maxrss is in KiB on Linux
+
+
+def peak_memory(name, batch):
+    """(ours, theirs) in MiB, each measured in its own fresh process."""
+    def run(library):
+        command = [sys.executable, __file__, "--threads", str(ARGS.threads), "--memory-probe",
+                   f"{library},{name},{batch}"]
+        return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
+    return run("minisegnet"), run("torch")
 
 
 def sync():
@@ -232,6 +283,9 @@ def compile_times():
 
 
 def main():
+    if ARGS.memory_probe:
+        library, name, batch = ARGS.memory_probe.split(",")
+        return memory_probe(library, name, int(batch))
     repeats = 3 if ARGS.quick else ARGS.repeats
     print(f"# minisegnet {msn.__version__} vs PyTorch {torch.__version__}, device={ARGS.device}, "
           f"threads={ARGS.threads}, float32, forward+backward, median of {repeats}")
@@ -249,10 +303,17 @@ def main():
         # forward + backward of a convolution is 3 products of the forward's size (y, dx, dw)
         rate = f"{3 * flops / t_ours / 1e9:.1f}" if flops else ""
         print(f"| {name} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {t_ours / t_theirs:.2f} | {rate} |", flush=True)
-    if ARGS.only in "fcn8s training step":
-        t_ours, t_theirs = time_training_step(repeats)
-        print(f"| fcn8s training step N4 64x64 (lesson model) | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | "
-              f"{t_ours / t_theirs:.2f} | |", flush=True)
+    for name, batch in [("fcn8s", 4), ("fcn8s", 16), ("dilated", 4)]:
+        row = f"{name} training step N{batch} 64x64 (lesson model, Adam)"
+        if ARGS.only in row:
+            t_ours, t_theirs = time_training_step(name, batch, repeats)
+            print(f"| {row} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {t_ours / t_theirs:.2f} | |", flush=True)
+    if ARGS.device == "cpu" and ARGS.only in "memory":
+        print("\n| peak memory of a training step (lesson net, Adam) | minisegnet MiB | PyTorch MiB | ratio |")
+        print("|---|---:|---:|---:|")
+        for name, batch in [("fcn8s", 4), ("fcn8s", 16), ("dilated", 4)]:
+            ours, theirs = peak_memory(name, batch)
+            print(f"| {name} N{batch} 64x64 | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |", flush=True)
     if ARGS.device == "cpu" and not ARGS.quick:
         first, second = compile_times()
         print(f"\nNumba kernels, import + first call in a fresh process: {first:.1f} s with an empty cache "

@@ -7,7 +7,9 @@ Each hot loop has a folder with three twins side by side:
     cuda.py       Numba CUDA kernel (one thread per element), imported only for GPU arrays
 
 The rule for which kernel runs is one line: **the array's device decides**. A
-NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the ``cuda.py`` kernel.
+NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the ``cuda.py`` kernel. (On the CPU,
+a convolution may split its batch over the cores, ``parallel.over_images``; inside such a worker
+the entry points run the serial twin of the Numba kernel, since that core is already busy.)
 The plain-loop references are never picked automatically; call them directly.
 The functions below are the only entry points the autodiff layer uses, so it
 never knows which device kernel ran. They also allocate every kernel's output
@@ -28,9 +30,10 @@ import numpy as np
 from ..backend import is_cupy_array as _on_gpu
 from .bilinear.cpu import bilinear_backward_cpu, bilinear_forward_cpu
 from .bilinear.reference import source_taps
-from .columns.cpu import col2im_cpu, im2col_cpu
+from .columns.cpu import col2im_cpu, col2im_cpu_serial, im2col_cpu, im2col_cpu_serial
 from .crf.cpu import build_lattice_cpu, lattice_filter_cpu
 from .crf.reference import scale_factors
+from .parallel import in_worker, over_images  # noqa: F401  (over_images: for the convolutions)
 from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
                           max_pool_forward_cpu)
 
@@ -83,7 +86,8 @@ def im2col(x, geometry, out_h, out_w):
         cp = _cupy()
         return im2col_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
     cols = np.empty((x.shape[0], x.shape[1] * geometry[0] * geometry[1], out_h * out_w), dtype=x.dtype)
-    im2col_cpu(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
+    kernel = im2col_cpu_serial if in_worker() else im2col_cpu  # one thread per core already: no nested pool
+    kernel(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
     return cols
 
 
@@ -103,7 +107,8 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
         cp = _cupy()
         return col2im_cuda(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
     dx = np.zeros(x_shape, dtype=cols.dtype)
-    col2im_cpu(np.ascontiguousarray(cols), _ints(geometry), out_h, out_w, dx)
+    kernel = col2im_cpu_serial if in_worker() else col2im_cpu
+    kernel(np.ascontiguousarray(cols), _ints(geometry), out_h, out_w, dx)
     return dx
 
 

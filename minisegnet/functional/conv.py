@@ -10,9 +10,14 @@ per output pixel). With W = w.reshape(C_out, K), for every image n:
     conv_transpose2d:  y = col2im(W^T @ x)   -- exactly conv2d's backward with respect to its input
       backward:        dx = W @ im2col(dy);  dW = sum over n of x[n] @ im2col(dy)[n]^T
 
-Each product over all images is one batched ``matmul`` (BLAS once per image, cuBLAS batched on a
-GPU). Each image's result is a (channels, pixels) matrix, which is already NCHW memory order, so
-no transpose or copy surrounds the products. A 1x1 convolution with stride 1 and no padding (FCN's
+The images are independent, so the work goes a piece of the batch at a time
+(``kernels.over_images``): on a CPU each core takes its share of the images and runs im2col, the
+products and col2im for them, a few images at a time, so the columns of the whole batch never
+exist at once; on a GPU the whole batch is one piece. Each piece's product is one batched
+``matmul`` (BLAS once per image, cuBLAS batched on a GPU), and each image's result is a
+(channels, pixels) matrix, which is already NCHW memory order, so no transpose or copy surrounds
+the products. conv2d saves x, not its columns (9x larger for a 3x3 kernel), and backward builds
+the columns again, a piece at a time: one more im2col for a much smaller training step. A 1x1 convolution with stride 1 and no padding (FCN's
 score layers) needs no im2col at all: each window is one pixel, so cols = x.reshape(N, C_in, H*W),
 a view of x (never written to).
 
@@ -29,6 +34,7 @@ a -1 cannot be inferred from an array with 0 elements.
 import numpy as np
 
 from .. import kernels
+from ..backend import array_module
 from ..engine import Function
 from ._geometry import (as_int, check_4d, check_at_least, check_float, check_images, check_same_dtype,
                         conv_output_size, pair)
@@ -40,9 +46,24 @@ def _is_pointwise(geometry):
     return kh == kw == sh == sw == 1 and ph == pw == 0
 
 
+def _columns(x, geometry, out_h, out_w):
+    """(n, C_in*kh*kw, L): the receptive fields of the images x as columns (a view of x when pointwise)."""
+    if _is_pointwise(geometry):
+        return x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
+    return kernels.im2col(x, geometry, out_h, out_w)
+
+
 def _transpose_last(a):
     """(..., m, k) -> (..., k, m), a view: matmul hands it to BLAS as a transposed operand, without a copy."""
     return a.swapaxes(-1, -2)
+
+
+def _sum_in_order(parts):
+    """The per-piece weight gradients added in image order (the same sum whichever thread finished first)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 class Conv2d(Function):
@@ -56,41 +77,49 @@ class Conv2d(Function):
         out_h = conv_output_size(height, kh, sh, ph, dh, "conv2d")
         out_w = conv_output_size(width, kw, sw, pw, dw, "conv2d")
         pixels, k_group = out_h * out_w, c_group * kh * kw                 # L per image, K_g = K / G
-        if _is_pointwise(geometry):
-            cols = x.reshape(n_images, c_in, pixels)                         # the pixels themselves: a view of x
-        else:
-            cols = kernels.im2col(x, geometry, out_h, out_w)                # (N, C_in*kh*kw, L)
-        cols = cols.reshape(n_images, groups, k_group, pixels)             # (N, G, K_g, L)
         w_mat = w.reshape(groups, c_out // groups, k_group)                # (G, C_out/G, K_g), for every image
-        y = (w_mat @ cols).reshape(n_images, c_out, out_h, out_w)          # (N, G, C_out/G, L) is NCHW already
+        y = array_module(x).empty((n_images, groups, c_out // groups, pixels), dtype=x.dtype)
+
+        def images(lo, hi):  # y[n] = W @ cols[n] for the images lo..hi-1; their columns then go
+            cols = _columns(x[lo:hi], geometry, out_h, out_w).reshape(hi - lo, groups, k_group, pixels)
+            array_module(x).matmul(w_mat, cols, out=y[lo:hi])              # (n, G, C_out/G, L) is NCHW already
+
+        kernels.over_images(x, images, bytes_per_image=c_in * kh * kw * pixels * x.itemsize)
+        y = y.reshape(n_images, c_out, out_h, out_w)
         if b is not None:
-            y += b.reshape(1, -1, 1, 1)  # y is the product's new array, never a view of x
-        # A pointwise cols is only a view of x: save x itself (backward reshapes it again).
-        for_dw = x if _is_pointwise(geometry) else cols
-        ctx.save_for_backward(for_dw if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
+            y += b.reshape(1, -1, 1, 1)  # y is a new array, never a view of x
+        # x, not its columns (9x larger for a 3x3 kernel): backward rebuilds them, a piece at a time.
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
         return y
 
     @staticmethod
     def backward(ctx, g):
-        for_dw, w_mat = ctx.saved
-        groups, (c_out, c_group, kh, kw) = ctx.groups, ctx.w_shape
+        x, w_mat = ctx.saved
+        groups, (c_out, c_group, kh, kw), x_shape = ctx.groups, ctx.w_shape, ctx.x_shape
         n_images, out_h, out_w = g.shape[0], g.shape[2], g.shape[3]
         pixels, k_group = out_h * out_w, c_group * kh * kw
         g_mat = g.reshape(n_images, groups, c_out // groups, pixels)       # (N, G, C_out/G, L), no transpose
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            dcols = (_transpose_last(w_mat) @ g_mat).reshape(n_images, groups * k_group, pixels)  # (N, K, L)
-            if _is_pointwise(ctx.geometry):
-                dx = dcols.reshape(ctx.x_shape)                              # cols was x: no col2im
-            else:
-                dx = kernels.col2im(dcols, ctx.x_shape, ctx.geometry, out_h, out_w)
-        if ctx.needs_input_grad[1]:
-            cols = for_dw.reshape(n_images, groups, k_group, pixels)
-            # one (C_out/G, K_g) product per image and group, then the sum over the images
-            dw = (g_mat @ _transpose_last(cols)).sum(axis=0).reshape(ctx.w_shape)
-        if ctx.needs_input_grad[2]:
-            db = g.sum(axis=(0, 2, 3))
+        need_dx, need_dw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        dx = array_module(g).empty(x_shape, dtype=g.dtype) if need_dx else None
+
+        def images(lo, hi):  # dx and this piece's share of dW for the images lo..hi-1
+            g_piece = g_mat[lo:hi]
+            if need_dx:
+                dcols = (_transpose_last(w_mat) @ g_piece).reshape(hi - lo, groups * k_group, pixels)  # (n, K, L)
+                if _is_pointwise(ctx.geometry):
+                    dx[lo:hi] = dcols.reshape((hi - lo,) + x_shape[1:])     # cols was x: no col2im
+                else:
+                    dx[lo:hi] = kernels.col2im(dcols, (hi - lo,) + x_shape[1:], ctx.geometry, out_h, out_w)
+            if need_dw:
+                cols = _columns(x[lo:hi], ctx.geometry, out_h, out_w).reshape(hi - lo, groups, k_group, pixels)
+                # one (C_out/G, K_g) product per image and group, then the sum over the images
+                return (g_piece @ _transpose_last(cols)).sum(axis=0)
+            return None
+
+        parts = kernels.over_images(g, images, bytes_per_image=x_shape[1] * kh * kw * pixels * g.itemsize)
+        dw = _sum_in_order(parts).reshape(ctx.w_shape) if need_dw else None
+        db = g.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
         return dx, dw, db, None, None
 
 
@@ -104,10 +133,15 @@ class ConvTranspose2d(Function):
         c_out, pixels = c_out_group * groups, height * width
         x_mat = x.reshape(n_images, groups, c_in // groups, pixels)        # (N, G, C_in/G, H*W), a view of x
         w_mat = w.reshape(groups, c_in // groups, c_out_group * kh * kw)   # (G, C_in/G, K_g)
-        cols = (_transpose_last(w_mat) @ x_mat).reshape(n_images, c_out * kh * kw, pixels)  # (N, K, H*W)
-        y = kernels.col2im(cols, (n_images, c_out) + tuple(out_hw), geometry, height, width)
+        y = array_module(x).empty((n_images, c_out) + tuple(out_hw), dtype=x.dtype)
+
+        def images(lo, hi):  # y[n] = col2im(W^T @ x[n]) for the images lo..hi-1
+            cols = (_transpose_last(w_mat) @ x_mat[lo:hi]).reshape(hi - lo, c_out * kh * kw, pixels)  # (n, K, H*W)
+            y[lo:hi] = kernels.col2im(cols, (hi - lo, c_out) + tuple(out_hw), geometry, height, width)
+
+        kernels.over_images(x, images, bytes_per_image=c_out * kh * kw * pixels * x.itemsize)
         if b is not None:
-            y += b.reshape(1, -1, 1, 1)  # y is col2im's new array
+            y += b.reshape(1, -1, 1, 1)  # y is a new array
         # x_mat is only a view of x: save x itself (backward reshapes it again).
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
@@ -119,16 +153,22 @@ class ConvTranspose2d(Function):
         n_images, c_in, height, width = ctx.x_shape
         groups, (_, c_out_group, kh, kw) = ctx.groups, ctx.w_shape
         pixels, k_group = height * width, c_out_group * kh * kw
-        dx = dw = db = None
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            g_cols = kernels.im2col(g, ctx.geometry, height, width).reshape(n_images, groups, k_group, pixels)
-            if ctx.needs_input_grad[0]:
-                dx = (w_mat @ g_cols).reshape(ctx.x_shape)                 # (N, G, C_in/G, H*W) is NCHW
-            if ctx.needs_input_grad[1]:
-                x_mat = x.reshape(n_images, groups, c_in // groups, pixels)
-                dw = (x_mat @ _transpose_last(g_cols)).sum(axis=0).reshape(ctx.w_shape)
-        if ctx.needs_input_grad[2]:
-            db = g.sum(axis=(0, 2, 3))
+        need_dx, need_dw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        dx = array_module(g).empty(ctx.x_shape, dtype=g.dtype) if need_dx else None
+
+        def images(lo, hi):  # im2col of the gradient, then both products, for the images lo..hi-1
+            g_cols = kernels.im2col(g[lo:hi], ctx.geometry, height, width).reshape(hi - lo, groups, k_group, pixels)
+            if need_dx:
+                dx[lo:hi] = (w_mat @ g_cols).reshape((hi - lo,) + ctx.x_shape[1:])  # (n, G, C_in/G, H*W) is NCHW
+            if need_dw:
+                x_mat = x[lo:hi].reshape(hi - lo, groups, c_in // groups, pixels)
+                return (x_mat @ _transpose_last(g_cols)).sum(axis=0)
+            return None
+
+        if need_dx or need_dw:
+            parts = kernels.over_images(g, images, bytes_per_image=groups * k_group * pixels * g.itemsize)
+        dw = _sum_in_order(parts).reshape(ctx.w_shape) if need_dw else None
+        db = g.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
         return dx, dw, db, None, None, None
 
 

@@ -1,0 +1,136 @@
+"""One core per share of the batch: how a convolution uses every core of a CPU.
+
+A convolution is im2col (a Numba kernel), a matrix product (BLAS), and in backward two more
+products and col2im. Each piece can use every core on its own: Numba's ``prange`` splits the
+(image, channel) planes, OpenBLAS splits each product. But a convolution's products are skinny
+(64 x 288 times 288 x 4096 for a 32->64 layer on 64x64 images), and OpenBLAS's own split of
+them is poor: on a 2-core machine its two threads reached 40-50 GFLOP/s where one thread alone
+reached 38 (benchmarks/README.md).
+
+So on the CPU we split the *batch* instead. ``over_images(n_images, work)`` gives each core a
+contiguous share of the images, and each worker thread runs the whole convolution for its share
+(im2col, product, col2im) with a one-thread BLAS and the serial twin of each Numba kernel. The
+images are independent, so the workers never write the same memory, and the only shared result,
+a weight gradient, is returned per piece and summed by the caller in a fixed order: the result
+does not depend on which thread finished first.
+
+Within its share, a worker goes a few images at a time (``piece_bytes``): one piece's columns
+are built, used, and dropped, so a convolution never holds the columns of the whole batch.
+
+Two kinds of threads must never compete for the same cores (a 5x slowdown measured when
+Numba's and OpenBLAS's pools did): while the workers run, BLAS is set to one thread (restored
+afterwards) and the kernels called from a worker run their serial twins (``in_worker()``).
+When that cannot be arranged (BLAS threads out of our control, a single core, one image, a
+tiny batch, or a CuPy array, whose GPU already runs the whole batch in parallel) ``work(0, n)``
+runs once in the calling thread, with every pool as usual.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import numba
+
+from ..backend import is_cupy_array
+
+#: a piece of at most this many bytes of columns (at least one image): a few MB, so the columns of
+#: a piece are used while they are still in the last-level cache, and memory stays small.
+PIECE_BYTES = 4 << 20
+#: below this many bytes of columns for the whole batch, starting threads costs more than it saves.
+MIN_PARALLEL_BYTES = 1 << 18
+
+#: how many threads split a batch; None: as many as Numba uses (NUMBA_NUM_THREADS, all cores by default).
+THREADS = None
+
+_local = threading.local()
+_pool = None
+_blas = None
+
+
+def in_worker():
+    """True inside ``over_images``'s worker threads: kernels must then run single-threaded."""
+    return getattr(_local, "worker", False)
+
+
+def _blas_controllers():
+    """The BLAS libraries NumPy loaded, as threadpoolctl controllers ([] when none can be
+    controlled, e.g. Apple's Accelerate: then the batch is not split)."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+        except Exception:  # threadpoolctl missing or unable to read this process's libraries
+            _blas = []
+    return _blas
+
+
+def _executor(threads):
+    global _pool
+    if _pool is None or _pool._max_workers != threads:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minisegnet")
+    return _pool
+
+
+def worker_count(images, bytes_per_image):
+    """How many threads ``over_images`` would use for this batch (1: no split)."""
+    n_images = images.shape[0]
+    if is_cupy_array(images) or in_worker():
+        return 1
+    threads = min(THREADS or numba.get_num_threads(), n_images)
+    if threads < 2 or n_images * bytes_per_image < MIN_PARALLEL_BYTES or not _blas_controllers():
+        return 1
+    return threads
+
+
+def shares(n_images, workers):
+    """[(lo, hi), ...]: ``workers`` contiguous shares of the images, sizes differing by at most one."""
+    bounds = [n_images * k // workers for k in range(workers + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def pieces(lo, hi, bytes_per_image, piece_bytes=None):
+    """[(lo, hi), ...]: consecutive pieces of the images lo..hi-1 of at most ``piece_bytes`` (default
+    PIECE_BYTES) of columns, one image at least."""
+    step = max(1, (piece_bytes or PIECE_BYTES) // max(1, bytes_per_image))
+    return [(start, min(start + step, hi)) for start in range(lo, hi, step)]
+
+
+def _run_share(work, share_pieces):
+    if not getattr(_local, "blas_limited", False):
+        # An OpenMP build of BLAS keeps one limit per thread: set it in this (long-lived) worker.
+        for controller in _blas_controllers():
+            if getattr(controller, "threading_layer", None) == "openmp":
+                controller.set_num_threads(1)
+        _local.blas_limited = True
+    _local.worker = True
+    try:
+        return [work(lo, hi) for lo, hi in share_pieces]
+    finally:
+        _local.worker = False
+
+
+def over_images(images, work, bytes_per_image):
+    """Call ``work(lo, hi)`` on consecutive pieces of the batch ``images`` (N, ...), covering the
+    images 0..N-1, and return the list of what it returned, in image order (so a sum over it is
+    the same on every run).
+
+    bytes_per_image: the size of one image's columns, which decides how many images go in a piece.
+    """
+    n_images = images.shape[0]
+    workers = worker_count(images, bytes_per_image)
+    if workers == 1:
+        return [work(0, n_images)]
+    plans = [pieces(lo, hi, bytes_per_image) for lo, hi in shares(n_images, workers)]
+    blas = _blas_controllers()
+    before = [controller.get_num_threads() for controller in blas]
+    for controller in blas:  # a pthreads build (NumPy's wheels) has one limit for the whole process
+        controller.set_num_threads(1)
+    try:
+        futures = [_executor(workers).submit(_run_share, work, plan) for plan in plans]
+        wait(futures)  # every worker done before BLAS gets its threads back, even if one raised
+        results = [future.result() for future in futures]  # re-raises a worker's exception here
+    finally:
+        for controller, threads in zip(blas, before):
+            controller.set_num_threads(threads)
+    return [result for share in results for result in share]

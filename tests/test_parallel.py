@@ -1,0 +1,150 @@
+"""kernels/parallel.py: a convolution's batch split over threads, a few images per piece, gives the
+numbers of the plain reference and of the same convolution run as one piece."""
+import threading
+
+import numpy as np
+import pytest
+
+import minisegnet as msn
+from minisegnet import functional as F, kernels
+from minisegnet.kernels import parallel
+from minisegnet.kernels.columns.reference import conv2d_reference
+
+# (kernel, stride, padding, dilation, groups): strided, padded, dilated, grouped, pointwise
+GEOMETRIES = [(3, 1, 1, 1, 1), (3, 2, 0, 1, 1), (3, 1, 2, 2, 1), (2, 3, 1, 1, 2), (1, 1, 0, 1, 1), (1, 1, 0, 1, 3)]
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Every batch of two or more images split over 3 threads (uneven shares on purpose), one image per
+    piece, however small the batch, so the tiny shapes of a test take the path a training step takes."""
+    if not parallel._blas_controllers():
+        pytest.skip("this NumPy's BLAS does not let its threads be set, so batches are never split")
+    monkeypatch.setattr(parallel, "THREADS", 3)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "PIECE_BYTES", 1)
+
+
+@pytest.fixture
+def one_piece(monkeypatch):
+    monkeypatch.setattr(parallel, "THREADS", 1)
+
+
+def test_over_images_covers_the_batch_in_order_on_worker_threads_with_a_one_thread_blas(split):
+    blas = parallel._blas_controllers()
+    before = [controller.get_num_threads() for controller in blas]
+    seen = []
+
+    def work(lo, hi):
+        seen.append((lo, hi, parallel.in_worker(), threading.current_thread() is threading.main_thread(),
+                     [controller.get_num_threads() for controller in blas]))
+        return lo
+
+    assert parallel.worker_count(np.zeros((7, 1)), 8) == 3
+    assert kernels.over_images(np.zeros((7, 1)), work, bytes_per_image=8) == list(range(7))  # image order
+    assert sorted(piece[:2] for piece in seen) == [(i, i + 1) for i in range(7)]
+    assert all(in_worker and not on_main for _, _, in_worker, on_main, _ in seen)
+    assert all(threads == [1] * len(blas) for *_, threads in seen)
+    assert not parallel.in_worker()
+    assert [controller.get_num_threads() for controller in blas] == before  # given back
+
+
+def test_a_worker_error_reaches_the_caller_and_blas_gets_its_threads_back(split):
+    blas = parallel._blas_controllers()
+    before = [controller.get_num_threads() for controller in blas]
+
+    def work(lo, hi):
+        if lo == 4:
+            raise ValueError("image 4 is bad")
+
+    with pytest.raises(ValueError, match="image 4 is bad"):
+        kernels.over_images(np.zeros((6, 1)), work, bytes_per_image=8)
+    assert [controller.get_num_threads() for controller in blas] == before
+
+
+def test_shares_and_pieces_cover_every_image_once():
+    for n, workers in [(7, 3), (2, 2), (16, 2), (5, 4)]:
+        shares = parallel.shares(n, workers)
+        assert len(shares) == workers and shares[0][0] == 0 and shares[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
+        assert max(hi - lo for lo, hi in shares) - min(hi - lo for lo, hi in shares) <= 1
+    assert parallel.pieces(3, 10, bytes_per_image=100, piece_bytes=250) == [(3, 5), (5, 7), (7, 9), (9, 10)]
+    assert parallel.pieces(0, 3, bytes_per_image=1000, piece_bytes=10) == [(0, 1), (1, 2), (2, 3)]  # >= 1 image
+
+
+def test_no_split_for_one_image_a_tiny_batch_or_inside_a_worker(monkeypatch):
+    monkeypatch.setattr(parallel, "THREADS", 2)
+    assert parallel.worker_count(np.zeros((1, 3, 64, 64)), 1 << 30) == 1
+    assert parallel.worker_count(np.zeros((8, 1)), 8) == 1  # 64 bytes of columns: threads cost more
+    monkeypatch.setattr(parallel._local, "worker", True, raising=False)
+    assert parallel.worker_count(np.zeros((8, 1)), 1 << 30) == 1  # never nested
+
+
+def _conv_and_grads(op, x, w, b, k, s, p, d, groups):
+    xt, wt, bt = (msn.tensor(a, requires_grad=True) for a in (x, w, b))
+    if op == "conv2d":
+        y = F.conv2d(xt, wt, bt, s, p, d, groups)
+    else:
+        y = F.conv_transpose2d(xt, wt, bt, s, p, 0, groups, d)
+    upstream = np.random.default_rng(7).normal(size=y.shape).astype(x.dtype)
+    (y * msn.tensor(upstream)).sum().backward()
+    return y.data, xt.grad, wt.grad, bt.grad
+
+
+def _inputs(op, k, groups, dtype, n=5):
+    rng = np.random.default_rng(k * 10 + groups)
+    c_in, c_out = 3 * groups, 2 * groups
+    w_shape = (c_out, c_in // groups, k, k) if op == "conv2d" else (c_in, c_out // groups, k, k)
+    return (rng.normal(size=(n, c_in, 7, 6)).astype(dtype), rng.normal(size=w_shape).astype(dtype),
+            rng.normal(size=c_out).astype(dtype))
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("k,s,p,d,groups", GEOMETRIES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_split_batch_gives_the_numbers_of_one_piece_and_of_the_reference(op, k, s, p, d, groups, dtype,
+                                                                          monkeypatch):
+    x, w, b = _inputs(op, k, groups, dtype)
+    monkeypatch.setattr(parallel, "THREADS", 1)
+    whole = _conv_and_grads(op, x, w, b, k, s, p, d, groups)
+    if not parallel._blas_controllers():
+        pytest.skip("this NumPy's BLAS does not let its threads be set, so batches are never split")
+    monkeypatch.setattr(parallel, "THREADS", 3)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "PIECE_BYTES", 1)
+    pieces = _conv_and_grads(op, x, w, b, k, s, p, d, groups)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for a, c in zip(whole, pieces):
+        assert a.dtype == c.dtype == dtype
+        np.testing.assert_allclose(c, a, rtol=tolerance, atol=tolerance)
+    if op == "conv2d":
+        np.testing.assert_allclose(pieces[0], conv2d_reference(x.astype(np.float64), w.astype(np.float64), b,
+                                                               (s, s), (p, p), (d, d), groups),
+                                   rtol=tolerance, atol=tolerance)
+    again = _conv_and_grads(op, x, w, b, k, s, p, d, groups)
+    for a, c in zip(pieces, again):
+        np.testing.assert_array_equal(a, c)  # the same sum in the same order: bit for bit
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_split_convolutions_gradcheck_in_float64(op, split):
+    rng = np.random.default_rng(3)
+    x = msn.tensor(rng.normal(size=(4, 4, 5, 6)), requires_grad=True)
+    if op == "conv2d":
+        w = msn.tensor(rng.normal(size=(4, 2, 3, 3)), requires_grad=True)
+        assert msn.gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1, dilation=(1, 2), groups=2), x, w,
+                             max_elements=40)
+    else:
+        w = msn.tensor(rng.normal(size=(4, 3, 4, 4)), requires_grad=True)
+        assert msn.gradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1), x, w, max_elements=40)
+
+
+def test_conv2d_saves_its_input_not_its_columns():
+    """The columns of a 3x3 convolution are 9x its input; backward rebuilds them a piece at a time, so a
+    training step holds x (and the weight), not the columns."""
+    rng = np.random.default_rng(0)
+    x = msn.tensor(rng.normal(size=(4, 8, 16, 16)).astype(np.float32), requires_grad=True)
+    w = msn.tensor(rng.normal(size=(8, 8, 3, 3)).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    saved_bytes = sum(a.nbytes for a in y._ctx.saved if a is not None)
+    assert saved_bytes == x.data.nbytes + w.data.nbytes
