@@ -445,6 +445,31 @@ def _topological_order(root):
     return order
 
 
+def saved_bytes(output):
+    """(activations, leaves): bytes of memory that the graph behind ``output`` keeps for its backward
+    pass. ``leaves`` is what is held anyway (the data of leaf tensors: parameters, inputs, and
+    reshapes of them); ``activations`` is the rest, the memory a training step adds on top of the
+    model, which is what deeper, wider or less subsampled networks pay for. Each block of memory is
+    counted once, however many ops saved it or views of it (a view's bytes are its base's)."""
+    if not isinstance(output, Tensor):
+        raise TypeError(f"saved_bytes: expected a Tensor, got {type(output).__name__}")
+    order = _topological_order(output)
+    leaf_memory = {id(_view_chain(node.data)[-1]) for node in order if node._ctx is None}
+    owners = {}
+    for node in order:
+        if node._ctx is None:
+            continue
+        if node._ctx.freed:
+            raise RuntimeError("saved_bytes: this graph was freed by a backward pass; measure before backward "
+                               "(or call backward with retain_graph=True)")
+        for array in node._ctx.saved:
+            chain = _view_chain(array)
+            if chain:
+                owners[id(chain[-1])] = chain[-1]
+    leaves = sum(a.nbytes for key, a in owners.items() if key in leaf_memory)
+    return sum(a.nbytes for a in owners.values()) - leaves, leaves
+
+
 def tensor(data, requires_grad=False, dtype=None, device="cpu"):
     """Make a Tensor from a list, scalar, array or Tensor; the values are always copied.
 

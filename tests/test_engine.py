@@ -325,3 +325,22 @@ def test_getitem_keeps_its_own_copy_of_an_index_array():
     index[:] = [2, 3]  # the caller changes its index array before backward
     y.backward()
     np.testing.assert_allclose(x.grad, [10.0, 20.0, 0.0, 0.0])
+
+
+def test_saved_bytes_counts_each_block_of_memory_once_and_splits_leaves_from_activations():
+    """conv2d keeps x and its weight (leaf memory); each exp keeps its output (an activation); the product
+    keeps both exp outputs again, which are the same memory and are not counted twice."""
+    from minisegnet.engine import saved_bytes
+    rng = np.random.default_rng(0)
+    x = msn.tensor(rng.normal(size=(2, 3, 5, 5)), requires_grad=True)
+    w = msn.tensor(rng.normal(size=(4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w)
+    z = (y.exp() * y.exp()).sum()
+    activations, leaves = saved_bytes(z)
+    assert leaves == x.data.nbytes + w.data.nbytes
+    assert activations == 2 * y.data.nbytes
+    z.backward()
+    with pytest.raises(RuntimeError, match="saved_bytes: this graph was freed"):
+        saved_bytes(z)
+    with pytest.raises(TypeError, match="saved_bytes: expected a Tensor"):
+        saved_bytes(y.data)
