@@ -33,6 +33,7 @@ from .bilinear.reference import source_taps
 from .columns.cpu import col2im_cpu, col2im_cpu_serial, im2col_cpu, im2col_cpu_serial
 from .crf.cpu import build_lattice_cpu, lattice_filter_cpu
 from .crf.reference import scale_factors
+from .optim.cpu import adam_update_cpu
 from .parallel import in_worker, over_images  # noqa: F401  (over_images: for the convolutions)
 from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
                           max_pool_forward_cpu)
@@ -256,3 +257,27 @@ def lattice_filter(values, lattice):
     out = np.empty_like(values)
     lattice_filter_cpu(np.ascontiguousarray(values), corners, weights, neighbours, out)
     return out
+
+
+def adam_update(p, g, m, v, lr, betas, eps, step, weight_decay):
+    """One Adam step for one parameter, in place: p, m and v updated from the gradient g
+    (formula in ``optim/reference.py``). All four arrays share one shape, dtype and device."""
+    for what, array in (("g", g), ("m", m), ("v", v)):
+        if array.shape != p.shape or array.dtype != p.dtype or _on_gpu(array) != _on_gpu(p):
+            raise ValueError(f"kernels.adam_update: {what} is a {array.dtype} array of shape {tuple(array.shape)}, "
+                             f"the parameter a {p.dtype} array of shape {tuple(p.shape)}; they must match")
+    b1, b2 = betas
+    correction1, correction2 = 1 / (1 - b1 ** step), 1 / (1 - b2 ** step)
+    if _on_gpu(p) or not all(a.flags.c_contiguous for a in (p, g, m, v)):
+        # Array expressions (several passes; on a GPU several launches, until a fused GPU kernel exists)
+        xp = _cupy() if _on_gpu(p) else np
+        grad = g + weight_decay * p if weight_decay else g
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        v += (1 - b2) * grad * grad
+        p -= (lr * correction1 * m / (xp.sqrt(v * correction2) + eps)).astype(p.dtype, copy=False)
+        return
+    scalar = p.dtype.type  # float32 parameters are updated in float32 arithmetic, as in PyTorch
+    adam_update_cpu(p, g, m, v, scalar(lr), scalar(b1), scalar(b2), scalar(eps), scalar(correction1),
+                    scalar(correction2), scalar(weight_decay))

@@ -8,7 +8,7 @@ exactly; state dicts going out and coming in are copies, never shared with the o
 """
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .engine import no_grad
 
 
@@ -118,17 +118,11 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
     def update(self, p, g, state):
-        b1, b2 = self.betas
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
         xp = backend.array_module(g)
         if "m" not in state:
-            state["m"], state["v"] = xp.zeros_like(g), xp.zeros_like(g)
-        state["m"] *= b1
-        state["m"] += (1 - b1) * g
-        state["v"] *= b2
-        state["v"] += (1 - b2) * g * g
-        t = self.step_count
-        m_hat = state["m"] / (1 - b1 ** t)
-        v_hat = state["v"] / (1 - b2 ** t)
-        p.add_((-self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False))
+            state["m"], state["v"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+        g = xp.ascontiguousarray(g, dtype=p.dtype)
+        # One pass over the memory (kernels/optim: the formula in reference.py, a Numba loop on the CPU),
+        # through p._write so that the engine counts the write, as it counts add_.
+        p._write("Adam.step", lambda data: kernels.adam_update(data, g, state["m"], state["v"], self.lr, self.betas,
+                                                               self.eps, self.step_count, self.weight_decay))

@@ -88,6 +88,40 @@ def test_bilinear_cpu_equal_reference(in_hw, out_hw, align):
                                bilinear_ref.bilinear_backward_reference(grad, x.shape, *scales, align), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_adam_update_cpu_equals_reference_over_several_steps(dtype, weight_decay, contiguous):
+    """The fused Numba loop (and the array-expression path that non-contiguous arrays take) against the
+    formula's plain loop, over three steps, so m, v and the bias corrections all change."""
+    from minisegnet.kernels.optim.reference import adam_update_reference
+    rng = np.random.default_rng(0)
+    shape = (5, 7)
+    fast = [rng.normal(size=shape).astype(dtype), np.zeros(shape, dtype), np.zeros(shape, dtype)]
+    slow = [a.astype(np.float64) for a in fast]
+    if not contiguous:
+        fast = [np.asfortranarray(a) for a in fast]
+    for step in (1, 2, 3):
+        g = rng.normal(size=shape)
+        cpu.adam_update(fast[0], g.astype(dtype) if contiguous else np.asfortranarray(g.astype(dtype)), fast[1],
+                        fast[2], 0.01, (0.9, 0.999), 1e-8, step, weight_decay)
+        adam_update_reference(slow[0], g, slow[1], slow[2], 0.01, 0.9, 0.999, 1e-8, step, weight_decay)
+    for a, b in zip(fast, slow):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=rtol(dtype) * 10, atol=1e-7 if dtype == np.float32 else 1e-14)
+
+
+def test_adam_update_refuses_state_of_another_shape_or_dtype():
+    p = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match=r"kernels.adam_update: m is a float64 array of shape \(4,\), the "
+                                         r"parameter a float32 array of shape \(4,\)"):
+        cpu.adam_update(p, np.zeros(4, np.float32), np.zeros(4), np.zeros(4, np.float32), 0.1, (0.9, 0.999),
+                        1e-8, 1, 0.0)
+    with pytest.raises(ValueError, match=r"kernels.adam_update: g is a float32 array of shape \(5,\)"):
+        cpu.adam_update(p, np.zeros(5, np.float32), np.zeros(4, np.float32), np.zeros(4, np.float32), 0.1,
+                        (0.9, 0.999), 1e-8, 1, 0.0)
+
+
 # --- CUDA twins (simulator without a GPU; tiny shapes: each simulated launch is slow) ---------
 def cuda_module(name):
     """Import a kernels.*.cuda module; numba-cuda (the dev extra) provides numba.cuda and its simulator."""
