@@ -41,6 +41,7 @@ MIN_PARALLEL_BYTES = 1 << 18
 THREADS = None
 
 _local = threading.local()
+_lock = threading.Lock()  # one split at a time: two callers would each save and restore BLAS's threads
 _pool = None
 _blas = None
 
@@ -63,7 +64,12 @@ def _blas_controllers():
     return _blas
 
 
+def _threads():
+    return THREADS or numba.get_num_threads()
+
+
 def _executor(threads):
+    """The pool of worker threads, kept between calls (starting threads costs ~50 us each)."""
     global _pool
     if _pool is None or _pool._max_workers != threads:
         if _pool is not None:
@@ -77,7 +83,7 @@ def worker_count(images, bytes_per_image):
     n_images = images.shape[0]
     if is_cupy_array(images) or in_worker():
         return 1
-    threads = min(THREADS or numba.get_num_threads(), n_images)
+    threads = min(_threads(), n_images)
     if threads < 2 or n_images * bytes_per_image < MIN_PARALLEL_BYTES or not _blas_controllers():
         return 1
     return threads
@@ -123,11 +129,16 @@ def over_images(images, work, bytes_per_image):
         return [work(0, n_images)]
     plans = [pieces(lo, hi, bytes_per_image) for lo, hi in shares(n_images, workers)]
     blas = _blas_controllers()
+    with _lock:
+        return _run_split(work, plans, blas)
+
+
+def _run_split(work, plans, blas):
     before = [controller.get_num_threads() for controller in blas]
     for controller in blas:  # a pthreads build (NumPy's wheels) has one limit for the whole process
         controller.set_num_threads(1)
     try:
-        futures = [_executor(workers).submit(_run_share, work, plan) for plan in plans]
+        futures = [_executor(_threads()).submit(_run_share, work, plan) for plan in plans]
         wait(futures)  # every worker done before BLAS gets its threads back, even if one raised
         results = [future.result() for future in futures]  # re-raises a worker's exception here
     finally:
