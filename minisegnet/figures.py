@@ -110,3 +110,41 @@ def plot_segmentations(images, labels, predictions, path, title):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_accuracy_by_distance(scenes, bands, panels, path, title):
+    """Lesson 8's figure. scenes: rows of [(picture (H, W, 3), caption)], drawn on top, one row each;
+    bands: the distance bands' names; panels: [(panel title, [(net name, accuracy per band)], pixels per band)],
+    one panel per group of pixels side by side below the scenes, one line per net, each band's pixel count
+    under its name (an empty band has accuracy NaN and no point)."""
+    columns = max(len(row) for row in scenes)
+    fig = plt.figure(figsize=(2.1 * columns, 2.1 * len(scenes) + 3.4))
+    grid = fig.add_gridspec(len(scenes) + 1, 2 * columns, height_ratios=[1] * len(scenes) + [1.55])
+    for r, row in enumerate(scenes):
+        for c, (picture, caption) in enumerate(row):
+            ax = fig.add_subplot(grid[r, 2 * c:2 * c + 2])
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_title(caption, fontsize=8)
+            _clean(ax)
+    x = np.arange(len(bands))
+    for p, (panel_title, lines, pixels) in enumerate(panels):
+        ax = fig.add_subplot(grid[-1, p * columns:(p + 1) * columns])
+        for k, (name, accuracy) in enumerate(lines):
+            ax.plot(x, accuracy, "o-", color=f"C{k}", label=name)
+            for xi, v in zip(x, accuracy):
+                if np.isfinite(v):
+                    ax.annotate(f"{v:.2f}", (xi, v), textcoords="offset points", xytext=(0, 6 if k % 2 else -12),
+                                ha="center", fontsize=7, color=f"C{k}")
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{b}\n{n} px" for b, n in zip(bands, pixels)], fontsize=7)
+        ax.set(xlabel="distance to the nearest true boundary (pixels)", ylim=(-0.15, 1.12), title=panel_title)
+        ax.set_ylabel("pixel accuracy" if p == 0 else "")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    class_legend(fig, ncol=5, y=0.0)
+    fig.suptitle(title, fontsize=10)
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0.5 / height, 1, 1 - 0.1 / height))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -150,3 +150,71 @@ def boundary_accuracy(pred, target, width, ignore_index=255):
     if not band.any():
         return np.nan
     return float((pred[band] == target[band]).mean())
+
+
+# --- Accuracy by distance to the nearest boundary (lesson 8) -----------------------------------------------
+
+def boundary_distance(target, ignore_index=255):
+    """Each pixel's Chebyshev distance to the nearest ground-truth label boundary, counted so that
+
+        boundary_mask(target, w) == (boundary_distance(target) <= w)      for every width w >= 1:
+
+    1 for the pixels on either side of a label change, 2 for their neighbours, and so on. A scene
+    without any boundary gets inf everywhere; pixels labelled ``ignore_index`` get NaN (they are
+    not scored, and their neighbours count as boundary pixels, as in ``boundary_mask``).
+    target: (H, W) or (N, H, W) integer labels -> float64 of the same shape."""
+    target = _as_numpy(target)
+    if target.ndim == 2:
+        return boundary_distance(target[None], ignore_index)[0]
+    if target.ndim != 3:
+        raise ValueError(f"boundary_distance: target must be (H, W) or (N, H, W), got shape {target.shape}")
+    ignored = target == ignore_index
+    reached = boundary_mask(target, 1, ignore_index) | ignored  # the edge pixels boundary_mask grows from
+    distance = np.full(target.shape, np.inf)
+    distance[reached] = 1
+    step = 1
+    while not reached.all() and reached.any():  # grow by one pixel in every direction, as boundary_mask does
+        grown = reached.copy()
+        grown[:, 1:] |= reached[:, :-1]
+        grown[:, :-1] |= reached[:, 1:]
+        grown[:, :, 1:] |= grown[:, :, :-1].copy()
+        grown[:, :, :-1] |= grown[:, :, 1:].copy()
+        step += 1
+        if (grown == reached).all():  # scenes without a boundary never fill; stop when nothing grows
+            break
+        distance[grown & ~reached] = step
+        reached = grown
+    distance[ignored] = np.nan
+    return distance
+
+
+def accuracy_by_boundary_distance(pred, target, edges, classes=None, ignore_index=255):
+    """Pixel accuracy in bands of distance to the nearest ground-truth boundary (``boundary_distance``).
+
+    edges: increasing whole numbers e_1 < ... < e_k; the k + 1 bands are distances 1..e_1,
+    e_1+1..e_2, ..., e_(k-1)+1..e_k, and more than e_k (scenes without a boundary included).
+    classes: count only pixels whose true class is one of these (e.g. ``data.STUFF``), so that
+    bands are compared on like pixels; every class when None.
+    pred: labels (N, H, W) or scores (N, C, H, W); target: (N, H, W) or (H, W) with pred alike.
+    Returns (pixels, accuracy): int64 and float64 arrays of k + 1 entries, accuracy NaN in an
+    empty band."""
+    pred, target = _as_numpy(pred), _as_numpy(target)
+    if pred.ndim == target.ndim + 1:
+        pred = pred.argmax(axis=1 if pred.ndim == 4 else 0)
+    pred, target = _labels(pred, target, "accuracy_by_boundary_distance")
+    edges = np.asarray(edges)
+    if edges.ndim != 1 or len(edges) == 0 or (edges < 1).any() or (np.diff(edges) <= 0).any() \
+            or (edges != np.floor(edges)).any():
+        raise ValueError(f"accuracy_by_boundary_distance: edges must be increasing whole numbers >= 1, "
+                         f"got {edges.tolist()}")
+    distance = boundary_distance(target, ignore_index)
+    scored = ~np.isnan(distance)
+    if classes is not None:
+        scored &= np.isin(target, np.asarray(classes))
+    band = np.searchsorted(edges, distance[scored], side="left")  # d <= e_1 -> 0, ..., d > e_k -> k
+    correct = (pred[scored] == target[scored])
+    pixels = np.bincount(band, minlength=len(edges) + 1)
+    hits = np.bincount(band, weights=correct, minlength=len(edges) + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(pixels > 0, hits / pixels, np.nan)
+    return pixels.astype(np.int64), accuracy

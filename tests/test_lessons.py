@@ -190,18 +190,48 @@ def test_lesson_07_texture_baseline_gets_stuff_not_things(shared_out):
     assert_png(shared_out / "07_things_vs_stuff.png", 1000, 820)  # plot_segmentations: 5 scenes, 4 rows
 
 
-def test_lesson_08_fcn32s_is_wrong_near_boundaries(shared_out):
+def test_lesson_08_fcn32s_and_fcn8s_by_distance_to_a_boundary(shared_out):
+    """The table's pixel counts are recomputed here from the validation labels with ``boundary_mask``; the
+    near/far table and the claim must agree with the band table. What the full run's claim compares (FCN-32s's
+    accuracy falls more than FCN-8s's towards boundaries, within stuff) needs trained nets: after the quick
+    run's 6 epochs FCN-32s is poor even in the interiors (about 0.57 on stuff more than 4 px from a
+    boundary), so it cannot fall far, and the quick run prints NO there. The quick run does show that both
+    nets are less accurate near boundaries than inside stuff regions and that FCN-8s beats FCN-32s near them."""
+    from minisegnet.metrics import boundary_mask  # (here, to keep this test's imports with it)
+
     out = run_lesson("08_fcn32s_resolution.py", shared_out)
     assert "stage-5 score map 2x2" in out  # 64 px / stride 32
-    rows = table(r"^ +(1|2|3-4|5-8|9-16|> 16) +(\d+) +([\d.]+)$", out, 6)
-    assert sum(int(pixels) for _, pixels, _ in rows) == VAL_SCENES * SIZE * SIZE  # every pixel in one ring
-    near = [float(accuracy) for ring, _, accuracy in rows if ring in ("1", "2")]
-    far = float(rows[-1][2])
-    claimed_near, claimed_far, verdict = find(
-        r"within 2 px of a boundary than more than 16 px away \(([\d.]+) vs ([\d.]+)\): (\w+)", out)
-    assert (float(claimed_near), float(claimed_far)) == (min(near), far)
-    assert max(near) + 0.1 < far and verdict == "yes"  # "far less accurate": by the lesson's margin of 0.1
-    assert_png(shared_out / "08_fcn32s_resolution.png", 1100, 640)
+    rows = table(r"^ +(1|2|3-4|5-8|9-16|> 16) \| +(\d+) +" + NUMBER + " +" + NUMBER + r" \| +(\d+) +" + NUMBER + " +"
+                 + NUMBER + "$", out, 6)
+    bands = {"stuff": [(int(r[1]), float(r[2]), float(r[3])) for r in rows],  # (pixels, FCN-32s, FCN-8s) per band
+             "things": [(int(r[4]), float(r[5]), float(r[6])) for r in rows]}
+    # the pixel counts: rings between successive boundary_mask widths, stuff and thing pixels apart
+    _, val = train_val_split(96, VAL_SCENES, size=SIZE, seed=0)
+    masks = [np.zeros(val.labels.shape, dtype=bool)] + [boundary_mask(val.labels, w) for w in (1, 2, 4, 8, 16)]
+    masks.append(np.ones(val.labels.shape, dtype=bool))
+    for group, classes in (("stuff", STUFF), ("things", THINGS)):
+        of_group = np.isin(val.labels, classes)
+        expected = [int((outer & ~inner & of_group).sum()) for inner, outer in zip(masks, masks[1:])]
+        assert [pixels for pixels, _, _ in bands[group]] == expected
+    # the near (1-2 px) / far (> 4 px) table: pooled from the bands, fall = far - near
+    summary = {(group, net): tuple(float(v) for v in values) for group, net, *values in table(
+        r"^(stuff|things) +(FCN-32s|FCN-8s) +(\d+) +" + NUMBER + r" +(\d+) +" + NUMBER + " +" + NUMBER + "$", out, 4)}
+    for (group, net), (near_px, near, far_px, far, fall) in summary.items():
+        column = 1 if net == "FCN-32s" else 2
+        for pixels, accuracy, selected in ((near_px, near, bands[group][:2]), (far_px, far, bands[group][3:])):
+            assert pixels == sum(b[0] for b in selected)
+            pooled = sum(b[0] * b[column] for b in selected if b[0]) / pixels
+            assert accuracy == pytest.approx(pooled, abs=1e-3)  # the bands' accuracies have 3 decimals
+        assert fall == pytest.approx(far - near, abs=1.5e-3)
+    claim = find(r"within stuff \(([\d.]+) vs ([\d.]+)\): (\w+); within things \(([\d.]+) vs ([\d.]+)\): (\w+)$", out)
+    for group, (fall32, fall8, verdict) in (("stuff", claim[:3]), ("things", claim[3:])):
+        assert (float(fall32), float(fall8)) == (summary[group, "FCN-32s"][4], summary[group, "FCN-8s"][4])
+        assert verdict == ("yes" if float(fall32) > float(fall8) else "NO")
+    # what 6 epochs establish: within stuff, both nets are less accurate within 2 px of a boundary than more
+    # than 4 px away, and near boundaries FCN-8s is more accurate than FCN-32s
+    assert summary["stuff", "FCN-32s"][4] > 0 and summary["stuff", "FCN-8s"][4] > 0
+    assert summary["stuff", "FCN-8s"][1] > summary["stuff", "FCN-32s"][1]
+    assert_png(shared_out / "08_fcn32s_resolution.png", 1050, 760)
 
 
 def test_lesson_11_dilation_keeps_stride_8_and_costs_memory(shared_out):

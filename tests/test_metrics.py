@@ -145,3 +145,71 @@ def test_boundary_band_and_accuracy():
 def test_integer_labels_with_an_extra_axis_are_refused_not_argmaxed():
     with pytest.raises(ValueError, match="shape"):
         SegmentationMetrics(3).update(np.zeros((3, 3, 3), dtype=np.int64), np.zeros((3, 3), dtype=np.int64))
+
+
+# --- accuracy by distance to the nearest boundary (lesson 8) -------------------------------------------
+
+from minisegnet.metrics import accuracy_by_boundary_distance, boundary_distance  # noqa: E402
+
+
+def test_boundary_distance_counts_pixels_from_the_edge():
+    target = np.zeros((8, 8), dtype=np.int64)
+    target[:, 4:] = 1  # a vertical edge between columns 3 and 4
+    np.testing.assert_array_equal(boundary_distance(target), np.tile([4, 3, 2, 1, 1, 2, 3, 4], (8, 1)))
+    square = np.zeros((1, 7, 7), dtype=np.int64)
+    square[0, 3, 3] = 1  # one pixel: it and its 4 neighbours are the edge (boundary_mask compares along
+    expected = np.array([[4, 3, 3, 3, 3, 3, 4],  # rows and columns), then the band grows by 3x3 steps
+                         [3, 3, 2, 2, 2, 3, 3],
+                         [3, 2, 2, 1, 2, 2, 3],
+                         [3, 2, 1, 1, 1, 2, 3],
+                         [3, 2, 2, 1, 2, 2, 3],
+                         [3, 3, 2, 2, 2, 3, 3],
+                         [4, 3, 3, 3, 3, 3, 4]])
+    np.testing.assert_array_equal(boundary_distance(square)[0], expected)
+
+
+def test_boundary_distance_without_a_boundary_is_inf_and_ignored_pixels_nan():
+    target = np.zeros((2, 5, 5), dtype=np.int64)
+    target[1, :, 3:] = 2
+    target[1, 0, 0] = 255
+    d = boundary_distance(target)
+    assert np.isinf(d[0]).all()  # the first scene has one class: no boundary anywhere
+    assert np.isnan(d[1, 0, 0]) and d[1, 0, 1] == 1 and d[1, 1, 0] == 1  # an ignored pixel's neighbours are edges
+    assert d[1, 1, 1] == 2 and d[1, 3, 0] == 3 and d[1, 0, 2] == 1 and d[1, 4, 4] == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_boundary_distance_agrees_with_every_boundary_mask(seed):
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, 3, size=(3, 12, 14)).repeat(3, axis=1)[:, :20]  # blocks, so bands several px wide
+    target[0, 5, 5] = 255
+    d = boundary_distance(target)
+    for width in range(1, 12):
+        np.testing.assert_array_equal(d <= width, boundary_mask(target, width))
+
+
+def test_accuracy_by_boundary_distance_by_hand():
+    target = np.zeros((1, 8, 8), dtype=np.int64)
+    target[0, :, 4:] = 1  # distances per column: 4 3 2 1 1 2 3 4
+    pred = target.copy()
+    pred[0, :, 3] = 1  # wrong at distance 1 on class 0's side
+    pred[0, :2, 7] = 0  # wrong at distance 4, two pixels of class 1
+    pixels, accuracy = accuracy_by_boundary_distance(pred, target, (1, 2))
+    np.testing.assert_array_equal(pixels, [16, 16, 32])  # bands 1, 2, > 2
+    np.testing.assert_allclose(accuracy, [8 / 16, 1, 30 / 32])
+    pixels, accuracy = accuracy_by_boundary_distance(pred, target, (1, 2, 8), classes=[0])
+    np.testing.assert_array_equal(pixels, [8, 8, 16, 0])
+    np.testing.assert_allclose(accuracy, [0, 1, 1, np.nan])
+    pixels, accuracy = accuracy_by_boundary_distance(pred, target, (1, 2, 8), classes=[1])
+    np.testing.assert_allclose(accuracy, [1, 1, 14 / 16, np.nan])
+    scores = np.eye(2)[pred].transpose(0, 3, 1, 2)  # (N, C, H, W) scores give the same answer
+    np.testing.assert_allclose(accuracy_by_boundary_distance(scores, target, (1, 2))[1], [8 / 16, 1, 30 / 32])
+
+
+def test_accuracy_by_boundary_distance_refuses_bad_edges_and_shapes():
+    target = np.zeros((1, 4, 4), dtype=np.int64)
+    for edges in ([], [2, 2], [0, 3], [1.5]):
+        with pytest.raises(ValueError, match="accuracy_by_boundary_distance: edges must be increasing whole numbers"):
+            accuracy_by_boundary_distance(target, target, edges)
+    with pytest.raises(ValueError, match=r"accuracy_by_boundary_distance: prediction shape \(1, 4, 3\)"):
+        accuracy_by_boundary_distance(target[:, :, :3], target, (1,))
