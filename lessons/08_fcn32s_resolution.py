@@ -31,8 +31,8 @@ from minisegnet.train import predict  # noqa: E402
 args = lesson_arguments("Lesson 8: FCN-32s and the resolution issue", quick="a small network, seconds")
 started = time.perf_counter()
 data = lesson_data(args)
-model, _, seconds = trained_model("fcn32s", args, data)
-print(f"FCN-32s ready ({seconds:.0f} s: trained now, or loaded from {args.out}/models/)")
+model, _, training = trained_model("fcn32s", args, data)
+print(f"FCN-32s ready ({training})")
 
 # --- The coarse score grid: one class score vector per 32x32 block ------------------------------------
 images = normalise(data.val.images, data.mean, data.std)

@@ -132,13 +132,18 @@ class FCN(SegmentationModel):
         pairs = ((3, "score_pool4", "upscore2"), (2, "score_pool3", "upscore_pool4"))[:self.skips]
         return [(k, getattr(self, score), getattr(self, up)) for k, score, up in pairs]
 
-    def forward(self, x):
+    def forward(self, x, skip_gradients=True):
+        """Scores (N, C, H, W). skip_gradients=False gives the same values, but the skip score layers read
+        a detached copy of their stage, so no gradient flows back into the backbone through a skip: the
+        early stages then learn only from what reaches them through the deeper stages, as in FCN-32s
+        (lesson 10 measures what the skips add to the gradient at stage 3: the lecture's red arrows)."""
         features = self.backbone(x)
         scores = self.score(features[4])
         offsets = self.fusion_offsets()
         # Each skip: upsample the coarse scores x2, crop them to the finer map where the two line up, add.
         for (k, score_layer, up), offset in zip(self._skips(), offsets):
-            scores = F.crop_and_add(up(scores), score_layer(features[k]), offset)
+            finer = features[k] if skip_gradients else features[k].detach()
+            scores = F.crop_and_add(up(scores), score_layer(finer), offset)
         return _upsample_to(scores, 2 ** (5 - self.skips), offsets[-1], x.shape[2:])
 
 

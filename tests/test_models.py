@@ -112,3 +112,33 @@ def test_no_pooling_control_keeps_full_resolution_and_sees_19_px():
         p.data = p.data.astype(np.float64)
     _, box = gradient_receptive_field(model, (3, 32, 32), (16, 16), trials=4)
     assert box == (16 - 9, 16 + 9, 16 - 9, 16 + 9)
+
+
+def test_skip_gradients_off_keeps_the_scores_and_blocks_the_gradient_through_the_skips():
+    """skip_gradients=False: the same scores; the skip score layers still learn (their input values are
+    the same), but the backbone gets only what comes through stages 4-5. At initialisation the skip
+    score layers are zero, so they pass no gradient back anyway and both ways agree exactly."""
+    msn.manual_seed(3)
+    model = FCN8s(4, widths=(4, 4, 6, 6, 6))
+    x = msn.tensor(np.random.default_rng(3).normal(size=(2, 3, 32, 32)).astype(np.float32))
+    labels = np.random.default_rng(4).integers(0, 4, size=(2, 32, 32))
+
+    def gradients(skip_gradients):
+        model.zero_grad()
+        scores = model(x, skip_gradients=skip_gradients)
+        F.cross_entropy(scores, labels).backward()
+        return scores.data, {name: p.grad.copy() for name, p in model.named_parameters()}
+
+    (on, g_on), (off, g_off) = gradients(True), gradients(False)
+    np.testing.assert_array_equal(on, off)
+    for name in g_on:
+        np.testing.assert_allclose(g_on[name], g_off[name], rtol=1e-6, atol=1e-9, err_msg=name)
+    with msn.no_grad():
+        model.score_pool3.weight.copy_(np.random.default_rng(5).normal(size=model.score_pool3.weight.shape))
+    (on, g_on), (off, g_off) = gradients(True), gradients(False)
+    np.testing.assert_array_equal(on, off)
+    np.testing.assert_allclose(g_on["score_pool3.weight"], g_off["score_pool3.weight"], rtol=1e-6)
+    stage3 = "backbone.stages.2.layers.0.weight"
+    assert np.abs(g_on[stage3] - g_off[stage3]).max() > 1e-3 * np.abs(g_on[stage3]).max()
+    np.testing.assert_allclose(g_on["backbone.stages.4.layers.0.weight"], g_off["backbone.stages.4.layers.0.weight"],
+                               rtol=1e-5, atol=1e-9)  # stage 5 has no skip: its gradient is the same either way
