@@ -33,9 +33,9 @@ args = lesson_arguments("Lesson 4: top-activating patches", quick="a small netwo
 started = time.perf_counter()
 K = 9
 data = lesson_data(args)
-model, _, seconds = trained_model("fcn8s", args, data)
+model, _, training = trained_model("fcn8s", args, data)
 model.eval()  # (no dropout or batch norm here; eval() is the habit)
-print(f"FCN-8s ready ({seconds:.0f} s: trained now, or loaded from {args.out}/models/)")
+print(f"FCN-8s ready ({training})")
 
 # The images we scan: the validation scenes, raw (the crops are drawn from these). The network
 # sees them normalised, so the activation function normalises first.

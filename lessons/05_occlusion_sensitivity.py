@@ -32,8 +32,8 @@ started = time.perf_counter()
 SIZE, STRIDE = 8, 2
 COUNT = 2 if args.quick else 4
 data = lesson_data(args)
-model, _, seconds = trained_model("fcn8s", args, data)
-print(f"FCN-8s ready ({seconds:.0f} s: trained now, or loaded from {args.out}/models/)")
+model, _, training = trained_model("fcn8s", args, data)
+print(f"FCN-8s ready ({training})")
 
 # --- Pick scenes where the net finds an object ------------------------------------------------------
 images = normalise(data.val.images, data.mean, data.std)

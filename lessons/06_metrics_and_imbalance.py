@@ -13,22 +13,19 @@ minisegnet/train.py: median_frequency_weights), and see what the weights change.
 """
 import os
 
-from _lesson import lesson_arguments  # first: command line, output folder, off-screen figures
+from _lesson import lesson_arguments, lesson_data, trained_model  # first: command line, output folder, off-screen figures
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import minisegnet as msn  # noqa: E402
-from minisegnet.data import CLASSES, THINGS, channel_statistics, train_val_split  # noqa: E402
+from minisegnet.data import CLASSES, THINGS  # noqa: E402
 from minisegnet.metrics import SegmentationMetrics  # noqa: E402
-from minisegnet.models import build_model  # noqa: E402
-from minisegnet.train import evaluate, fit, median_frequency_weights  # noqa: E402
+from minisegnet.train import evaluate, median_frequency_weights  # noqa: E402
 
 args = lesson_arguments("Lesson 6: metrics and class imbalance", quick="a small run in seconds")
-N_TRAIN, N_VAL, EPOCHS = (96, 24, 6) if args.quick else (240, 60, 14)
-
-train_set, val_set = train_val_split(N_TRAIN, N_VAL, size=64, seed=args.seed)
-mean, std = channel_statistics(train_set)
+data = lesson_data(args)  # the lessons' scenes and recipe (lessons/_lesson.py)
+train_set, val_set, mean, std, _ = data
+N_VAL = len(val_set)
 freq = train_set.class_frequencies()
 weights = median_frequency_weights(train_set, len(CLASSES))
 print("class frequencies in the training pixels, and the median-frequency weight of each class:")
@@ -47,11 +44,7 @@ trivial = SegmentationMetrics(len(CLASSES)).update(no_things, val_set.labels).co
 # --- 2. The same FCN-8s, trained with and without class weights -----------------------------------
 results = {"one class everywhere": majority_scores.compute(), "never a thing": trivial}
 for label, class_weights in (("FCN-8s, plain loss", None), ("FCN-8s, class-weighted", "median")):
-    msn.manual_seed(args.seed)
-    model = build_model("fcn8s", len(CLASSES))
-    run_dir = os.path.join(args.out, "models", f"fcn8s_{'weighted' if class_weights else 'plain'}_n{N_TRAIN}_e{EPOCHS}_s{args.seed}")
-    fit(model, train_set, None, epochs=EPOCHS, batch_size=4, lr=0.003, class_weights=class_weights, mean=mean, std=std,
-        seed=args.seed, out_dir=run_dir, resume=True, device=args.device, progress=False)
+    model, _, _ = trained_model("fcn8s", args, data, class_weights)  # the plain one is lesson 10's FCN-8s
     results[label] = evaluate(model, val_set, device=args.device, mean=mean, std=std)
 
 print(f"\nvalidation ({N_VAL} scenes; 'one class everywhere' paints {CLASSES[majority].name}):")

@@ -35,12 +35,12 @@ for i, c in enumerate(CLASSES):
     print(f"  {c.name:9s} {c.kind:6s} {100 * frequencies[i]:5.1f}%")
 
 # --- The texture baseline: fixed descriptors, a trained linear classifier ---------------------------
-texture, _, texture_seconds = trained_model("texture", args, data)
-fcn, _, fcn_seconds = trained_model("fcn8s", args, data)
+texture, _, texture_training = trained_model("texture", args, data)
+fcn, _, _ = trained_model("fcn8s", args, data)
 scores = {name: evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
           for name, model in (("texture", texture), ("fcn8s", fcn))}
 
-print(f"\nper-class IU on the validation scenes (texture baseline trained in {texture_seconds:.0f} s):")
+print(f"\nper-class IU on the validation scenes (texture baseline {texture_training}):")
 print(f"{'':14s} " + " ".join(f"{c.name[:7]:>7s}" for c in CLASSES) + f" {'stuff':>6s} {'things':>6s}")
 means = {}
 for name, s in scores.items():

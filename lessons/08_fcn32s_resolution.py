@@ -40,8 +40,8 @@ data = lesson_data(args)
 NETS = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s"}
 models = {}
 for name, title in NETS.items():
-    models[name], _, seconds = trained_model(name, args, data)
-    print(f"{title} ready ({seconds:.0f} s: trained now, or loaded from {args.out}/models/)")
+    models[name], _, training = trained_model(name, args, data)
+    print(f"{title} ready ({training})")
 
 # --- The coarse score grid: one class score vector per 32x32 block ------------------------------------
 images = normalise(data.val.images, data.mean, data.std)

@@ -43,12 +43,12 @@ print(f"\n2. validation after {data.epochs} epochs each:")
 print(f"   {'':26s} {'pixel acc.':>10s} {'mean IU':>8s} {'things IU':>10s} {'boundary acc.':>14s} {'train s':>8s}")
 scores = {}
 for name, title in NAMES.items():
-    model, _, seconds = models[name]
+    model, _, training = models[name]
     s = scores[name] = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std,
                                 boundary_width=3)
     things = sum(s["per_class_iou"][c] for c in THINGS) / len(THINGS)
     print(f"   {title:26s} {s['pixel_accuracy']:>10.3f} {s['mean_iou']:>8.3f} {things:>10.3f} "
-          f"{s['boundary_accuracy']:>14.3f} {seconds:>8.1f}")
+          f"{s['boundary_accuracy']:>14.3f} {training.seconds:>8.1f}")
 
 if largest_full >= data.val.images.shape[-1]:
     print(f"   (on {data.val.images.shape[-1]}-px scenes the one-scale net's deepest branch already sees {largest_full} px, "

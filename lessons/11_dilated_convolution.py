@@ -48,11 +48,11 @@ print(f"\n2. validation after {data.epochs} epochs each:")
 print(f"   {'':24s} {'pixel acc.':>10s} {'mean IU':>8s} {'boundary acc.':>14s} {'train s':>8s}")
 scores = {}
 for name, title in NAMES.items():
-    model, _, seconds = models[name]
+    model, _, training = models[name]
     scores[name] = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
     s = scores[name]
     print(f"   {title:24s} {s['pixel_accuracy']:>10.3f} {s['mean_iou']:>8.3f} {s['boundary_accuracy']:>14.3f} "
-          f"{seconds:>8.1f}")
+          f"{training.seconds:>8.1f}")
 
 
 # --- 3. The price: the feature maps at full resolution ----------------------------------------------

@@ -32,8 +32,8 @@ from minisegnet.train import predict  # noqa: E402
 args = lesson_arguments("Lesson 12: DeepLab (dilated net + fully connected CRF)", quick="small runs, seconds")
 started = time.perf_counter()
 data = lesson_data(args)
-model, _, seconds = trained_model("dilated", args, data)
-print(f"dilated net ready ({seconds:.0f} s: trained now, or loaded from {args.out}/models/)")
+model, _, training = trained_model("dilated", args, data)
+print(f"dilated net ready ({training})")
 print("CRF parameters: " + ", ".join(f"{k} = {v:g}" for k, v in crf.DEFAULTS.items()))
 
 # --- The network's probabilities, then the CRF on each scene -----------------------------------------

@@ -90,6 +90,34 @@ def scores_from_confusion(n):
     }
 
 
+def confusion_among(confusion, classes):
+    """The rows and columns of ``classes`` only, in that order: a (k, k) confusion matrix of the pixels
+    that are one of these classes and were predicted as one of them (e.g. the things: which shape was
+    taken for which)."""
+    n = np.asarray(confusion)
+    classes = list(classes)
+    if n.ndim != 2 or n.shape[0] != n.shape[1]:
+        raise ValueError(f"confusion_among: need a square confusion matrix, got shape {n.shape}")
+    if not classes or min(classes) < 0 or max(classes) >= n.shape[0]:
+        raise ValueError(f"confusion_among: classes {classes} must be non-empty and within [0, {n.shape[0]})")
+    return n[np.ix_(classes, classes)]
+
+
+def right_shape_rate(confusion, things):
+    """Of the pixels that belong to a thing and were predicted as *some* thing, the share predicted as the
+    right one:
+
+        sum_{i in T} n_ii / sum_{i in T, j in T} n_ij        (T: the thing classes)
+
+    Things share one colour and texture distribution in the "things and stuff" data, so only an object's
+    shape tells a disc from a square; this rate asks "when the net finds an object, does it name the
+    right shape?", apart from whether it finds objects at all (a thing predicted as stuff, or stuff as
+    a thing, counts in neither part). NaN when no thing pixel was predicted as a thing."""
+    among = confusion_among(confusion, things).astype(np.float64)
+    total = among.sum()
+    return float(np.trace(among) / total) if total else float("nan")
+
+
 class SegmentationMetrics:
     """Accumulate a confusion matrix over batches; ``compute()`` gives the FCN paper's metrics."""
 

@@ -11,6 +11,12 @@
     Pyramid    one shared network applied to the image at several scales, maps upsampled to the
                finest and summed (Farabet et al.)
 
+Two controls for the lecture's two warnings about changing the backbone:
+    Shallow    the first three stages only, scored and upsampled x8: fine, but r = 36 px
+               ("a shallower network is not very semantic")
+    NoPooling  all five stages with every pooling removed and no dilation: stride 1, r = 19 px
+               ("remove subsampling and each unit looks at only a small window")
+
 Every crop offset is derived from the layers (``functional.crop_offset``), none is hard-coded.
 """
 import numpy as np
@@ -126,13 +132,18 @@ class FCN(SegmentationModel):
         pairs = ((3, "score_pool4", "upscore2"), (2, "score_pool3", "upscore_pool4"))[:self.skips]
         return [(k, getattr(self, score), getattr(self, up)) for k, score, up in pairs]
 
-    def forward(self, x):
+    def forward(self, x, skip_gradients=True):
+        """Scores (N, C, H, W). skip_gradients=False gives the same values, but the skip score layers read
+        a detached copy of their stage, so no gradient flows back into the backbone through a skip: the
+        early stages then learn only from what reaches them through the deeper stages, as in FCN-32s
+        (lesson 10 measures what the skips add to the gradient at stage 3: the lecture's red arrows)."""
         features = self.backbone(x)
         scores = self.score(features[4])
         offsets = self.fusion_offsets()
         # Each skip: upsample the coarse scores x2, crop them to the finer map where the two line up, add.
         for (k, score_layer, up), offset in zip(self._skips(), offsets):
-            scores = F.crop_and_add(up(scores), score_layer(features[k]), offset)
+            finer = features[k] if skip_gradients else features[k].detach()
+            scores = F.crop_and_add(up(scores), score_layer(finer), offset)
         return _upsample_to(scores, 2 ** (5 - self.skips), offsets[-1], x.shape[2:])
 
 
@@ -205,6 +216,47 @@ class DilatedFCN(SegmentationModel):
         return _upsample_to(scores, 8, self._offset, x.shape[2:])
 
 
+class ShallowFCN(SegmentationModel):
+    """Control: the backbone cut after stage 3 (stride 8, receptive field 36 px with the default depths),
+    scored by a 1x1 convolution and upsampled x8. It has FCN-8s's finest branch and nothing deeper,
+    so every score comes from a 36-px window, smaller than most objects' surroundings."""
+
+    def __init__(self, num_classes, widths=DEFAULT_WIDTHS, depths=DEFAULT_DEPTHS, in_channels=3):
+        super().__init__()
+        self.num_classes, self.name = num_classes, "shallow"
+        self.backbone = VGGBackbone(in_channels, widths[:3], depths[:3])
+        self.score = nn.Conv2d(widths[2], num_classes, 1)
+
+    def receptive_field_branches(self):
+        return {"score (stage 3, stride 8)": self.backbone.stage_layers(2) + [self.score]}
+
+    def forward(self, x):
+        scores = self.score(self.backbone(x)[2])
+        if getattr(self, "_offset", None) is None:  # derived from the layers once
+            layers = self.backbone.stage_layers(2) + [self.score, nn.Upsample(scale_factor=8)]
+            object.__setattr__(self, "_offset", F.crop_offset(layers, []))
+        return _upsample_to(scores, 8, self._offset, x.shape[2:])
+
+
+class NoPoolingNet(SegmentationModel):
+    """Control: the full five-stage backbone with every pooling removed and no dilation, so the scores
+    keep the input's resolution (stride 1) but each sees only 1 + 2 * (number of 3x3 convolutions)
+    pixels: 19 px with the default depths (nine convolutions), against 124 px for FCN-32s.
+    Every convolution runs at full resolution: about 26x the arithmetic of FCN-8s on the default widths."""
+
+    def __init__(self, num_classes, widths=DEFAULT_WIDTHS, depths=DEFAULT_DEPTHS, in_channels=3):
+        super().__init__()
+        self.num_classes, self.name = num_classes, "nopool"
+        self.backbone = VGGBackbone(in_channels, widths, depths, pools=(False,) * len(widths))
+        self.score = nn.Conv2d(widths[-1], num_classes, 1)
+
+    def receptive_field_branches(self):
+        return {"score (stage 5, stride 1)": self.backbone.stage_layers(len(self.backbone.widths) - 1) + [self.score]}
+
+    def forward(self, x):
+        return self.score(self.backbone(x)[-1])  # padding 1 on every 3x3 convolution: already H x W
+
+
 class PyramidFCN(SegmentationModel):
     """Farabet et al.'s multi-scale network: the same network (shared weights) applied to the image
     resized by each of ``scales``; the score maps are resized to the input and summed."""
@@ -244,6 +296,8 @@ MODELS = {
     "dilated": lambda c, **k: DilatedFCN(c, **k),
     "dilated_context": lambda c, **k: DilatedFCN(c, context=True, **k),
     "pyramid": lambda c, **k: PyramidFCN(c, **k),
+    "shallow": lambda c, **k: ShallowFCN(c, **k),
+    "nopool": lambda c, **k: NoPoolingNet(c, **k),
     "texture": lambda c, **k: _texture_baseline(c, **k),
 }
 

@@ -92,8 +92,9 @@ def _stack(pairs, mean, std):
 
 
 def evaluate(model, dataset, batch_size=16, device="cpu", mean=None, std=None, boundary_width=2):
-    """The FCN paper's metrics on a dataset, plus boundary-band (trimap) accuracy.
-    Images may differ in size (see ``same_size_batches``)."""
+    """The FCN paper's metrics on a dataset, plus boundary-band (trimap) accuracy and the confusion matrix
+    they came from (``"confusion"``: rows truth, columns prediction). Images may differ in size (see
+    ``same_size_batches``)."""
     if len(dataset) == 0:
         raise ValueError("evaluate: the dataset is empty")
     ignore_index = getattr(dataset, "ignore_index", 255)
@@ -106,6 +107,7 @@ def evaluate(model, dataset, batch_size=16, device="cpu", mean=None, std=None, b
         correct_band += int((pred[band] == labels[band]).sum())
         total_band += int(band.sum())
     scores = metrics.compute()
+    scores["confusion"] = metrics.confusion.copy()  # rows truth, columns prediction (metrics.confusion_among)
     scores["boundary_accuracy"] = correct_band / total_band if total_band else float("nan")
     return scores
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from minisegnet.metrics import (SegmentationMetrics, boundary_accuracy, boundary_mask, confusion_matrix,
-                                scores_from_confusion)
+from minisegnet.metrics import (SegmentationMetrics, boundary_accuracy, boundary_mask, confusion_among,
+                                confusion_matrix, right_shape_rate, scores_from_confusion)
 
 
 def test_confusion_matrix_rows_are_truth_columns_prediction_and_ignore_is_dropped():
@@ -213,3 +213,25 @@ def test_accuracy_by_boundary_distance_refuses_bad_edges_and_shapes():
             accuracy_by_boundary_distance(target, target, edges)
     with pytest.raises(ValueError, match=r"accuracy_by_boundary_distance: prediction shape \(1, 4, 3\)"):
         accuracy_by_boundary_distance(target[:, :, :3], target, (1,))
+def test_right_shape_rate_counts_only_things_predicted_as_things_by_hand():
+    """Classes 0 (stuff), 1, 2, 3 (things). Truth and prediction, one pixel each:
+        truth 1 -> 1, 1 -> 1, 1 -> 2, 2 -> 2, 3 -> 1     (things predicted as things: 5, right: 3)
+        truth 1 -> 0, 0 -> 3, 0 -> 0                     (a missed thing, stuff taken for a thing: neither)"""
+    target = np.array([1, 1, 1, 2, 3, 1, 0, 0])
+    pred = np.array([1, 1, 2, 2, 1, 0, 3, 0])
+    n = confusion_matrix(pred, target, 4)
+    np.testing.assert_array_equal(confusion_among(n, (1, 2, 3)), [[2, 1, 0],
+                                                                  [0, 1, 0],
+                                                                  [1, 0, 0]])
+    assert right_shape_rate(n, (1, 2, 3)) == pytest.approx(3 / 5)
+    np.testing.assert_array_equal(confusion_among(n, (3, 1)), [[0, 1], [0, 2]])  # in the order asked
+    # a perfect stuff/thing separation that always names the wrong shape scores 0; no thing found: NaN
+    assert right_shape_rate(confusion_matrix(np.array([2, 1]), np.array([1, 2]), 3), (1, 2)) == 0.0
+    assert np.isnan(right_shape_rate(confusion_matrix(np.array([0, 0]), np.array([1, 2]), 3), (1, 2)))
+
+
+def test_confusion_among_refuses_classes_outside_the_matrix():
+    with pytest.raises(ValueError, match=r"classes \[1, 3\] must be non-empty and within \[0, 3\)"):
+        confusion_among(np.eye(3), (1, 3))
+    with pytest.raises(ValueError, match="square confusion matrix"):
+        right_shape_rate(np.ones((2, 3)), (0,))

@@ -80,3 +80,65 @@ def test_texture_descriptors_are_local_histograms():
     shares = model.descriptors(x).data.reshape(1, 15, 5, 24, 24)
     np.testing.assert_allclose(shares[..., 4:-4, 4:-4].sum(axis=2), 1.0, rtol=1e-5)
     assert [name for name, _ in model.named_parameters()] == ["classifier.weight", "classifier.bias"]
+
+
+def test_shallow_control_is_fcn8s_finest_branch_alone_stride_8_and_36_px():
+    """Three stages of (conv 3x3, conv 3x3, pool 2x2), by hand: r = 5, 6 (jump 2); 6 + 2*2*2 = 14, 16 (jump 4);
+    16 + 2*2*4 = 32, 36 (jump 8). The 1x1 score layer adds nothing."""
+    from minisegnet.inspect import receptive_field
+    model = build_model("shallow", 5)
+    assert [w.shape[0] for w in (model.backbone.stages[-1].layers[0].weight, model.score.weight)] == [64, 5]
+    (branch, rows), = receptive_field(model).items()
+    assert "stride 8" in branch and (rows[-1].size, rows[-1].jump) == (36, 8)
+    assert receptive_field(FCN8s(5))["score_pool3 (stage 3, stride 8)"][-1].size == 36  # the same branch
+    x = msn.tensor(np.zeros((1, 3, 40, 24), dtype=np.float32))
+    assert [f.shape[2:] for f in model.backbone(x)] == [(20, 12), (10, 6), (5, 3)]
+
+
+def test_no_pooling_control_keeps_full_resolution_and_sees_19_px():
+    """Nine 3x3 convolutions at stride 1 (depths 2, 2, 2, 2, 1), no pooling, no dilation: r = 1 + 2 * 9 = 19,
+    jump 1; every stage output has the input's size. The gradient of one output unit reaches exactly
+    a 19x19 box of input pixels around it."""
+    from minisegnet.inspect import gradient_receptive_field, receptive_field
+    model = build_model("nopool", 5, widths=(4, 4, 6, 6, 6))
+    (branch, rows), = receptive_field(model).items()
+    assert "stride 1" in branch and (rows[-1].size, rows[-1].jump) == (19, 1)
+    assert not any(isinstance(layer, msn.nn.MaxPool2d) for layer in model.backbone.stage_layers(4))
+    x = msn.tensor(np.zeros((1, 3, 30, 26), dtype=np.float32))
+    assert [f.shape[2:] for f in model.backbone(x)] == [(30, 26)] * 5
+    assert (receptive_field(build_model("nopool", 5, depths=(1, 1, 1, 1, 1)))["score (stage 5, stride 1)"][-1].size
+            == 11)  # five convolutions: 1 + 2 * 5
+    for p in model.parameters():  # gradient_receptive_field works in float64
+        p.data = p.data.astype(np.float64)
+    _, box = gradient_receptive_field(model, (3, 32, 32), (16, 16), trials=4)
+    assert box == (16 - 9, 16 + 9, 16 - 9, 16 + 9)
+
+
+def test_skip_gradients_off_keeps_the_scores_and_blocks_the_gradient_through_the_skips():
+    """skip_gradients=False: the same scores; the skip score layers still learn (their input values are
+    the same), but the backbone gets only what comes through stages 4-5. At initialisation the skip
+    score layers are zero, so they pass no gradient back anyway and both ways agree exactly."""
+    msn.manual_seed(3)
+    model = FCN8s(4, widths=(4, 4, 6, 6, 6))
+    x = msn.tensor(np.random.default_rng(3).normal(size=(2, 3, 32, 32)).astype(np.float32))
+    labels = np.random.default_rng(4).integers(0, 4, size=(2, 32, 32))
+
+    def gradients(skip_gradients):
+        model.zero_grad()
+        scores = model(x, skip_gradients=skip_gradients)
+        F.cross_entropy(scores, labels).backward()
+        return scores.data, {name: p.grad.copy() for name, p in model.named_parameters()}
+
+    (on, g_on), (off, g_off) = gradients(True), gradients(False)
+    np.testing.assert_array_equal(on, off)
+    for name in g_on:
+        np.testing.assert_allclose(g_on[name], g_off[name], rtol=1e-6, atol=1e-9, err_msg=name)
+    with msn.no_grad():
+        model.score_pool3.weight.copy_(np.random.default_rng(5).normal(size=model.score_pool3.weight.shape))
+    (on, g_on), (off, g_off) = gradients(True), gradients(False)
+    np.testing.assert_array_equal(on, off)
+    np.testing.assert_allclose(g_on["score_pool3.weight"], g_off["score_pool3.weight"], rtol=1e-6)
+    stage3 = "backbone.stages.2.layers.0.weight"
+    assert np.abs(g_on[stage3] - g_off[stage3]).max() > 1e-3 * np.abs(g_on[stage3]).max()
+    np.testing.assert_allclose(g_on["backbone.stages.4.layers.0.weight"], g_off["backbone.stages.4.layers.0.weight"],
+                               rtol=1e-5, atol=1e-9)  # stage 5 has no skip: its gradient is the same either way

@@ -118,6 +118,7 @@ def test_evaluate_scores_images_of_any_size_exactly(data):
     expected = confusion.compute()
     for key in ("pixel_accuracy", "mean_iou", "fw_iou"):
         assert together[key] == pytest.approx(expected[key], rel=1e-12), key
+    np.testing.assert_array_equal(together["confusion"], confusion.confusion)  # what the scores came from
     assert [len(b[0]) for b in same_size_batches(mixed, 4)] == [2, 1, 3]
 
 
