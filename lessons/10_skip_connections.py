@@ -51,7 +51,8 @@ print(f"{'':8s} {'pixel acc.':>10s} {'mean acc.':>10s} {'mean IU':>8s} {'f.w. IU
       f"{'train loss':>10s} {'train s':>8s}")
 for name, (_, s, seconds, loss) in results.items():
     print(f"{name:8s} {s['pixel_accuracy']:>10.3f} {s['mean_accuracy']:>10.3f} {s['mean_iou']:>8.3f} {s['fw_iou']:>8.3f} "
-          f"{s['boundary_accuracy']:>14.3f} {loss:>10.3f} {seconds:>8.1f}")
+          f"{s['boundary_accuracy']:>14.3f} {loss:>10.3f} {seconds.seconds:>8.1f}")
+print("(train s: the time the training took; " + "; ".join(f"{name} {t}" for name, (_, _, t, _) in results.items()) + ")")
 print("\nper-class IU:")
 print(f"{'':8s} " + " ".join(f"{c.name[:7]:>7s}" for c in CLASSES))
 for name, (_, s, _, _) in results.items():

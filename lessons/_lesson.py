@@ -20,7 +20,6 @@ dilated net, and so on. Run this file to train the whole zoo at once and see wha
 import argparse
 import json
 import os
-import time
 from collections import namedtuple
 
 import matplotlib

@@ -311,7 +311,7 @@ def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(shared_out):
     # of the lesson trains nothing and prints the same table
     trained = checkpoints(shared_out)
     assert all(trained[name] == mtime for name, mtime in cached.items())
-    assert {f"{name}_n96_e6_s0" for name in rows} <= set(trained)
+    assert {f"{name}_r2_n96_e6_s0" for name in rows} <= set(trained)  # folders named after the recipe tag
     again = run_lesson("10_skip_connections.py", shared_out)
     assert checkpoints(shared_out) == trained
     rows_again = {name: list(map(float, values)) for name, *values in table(
