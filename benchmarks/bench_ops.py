@@ -176,22 +176,34 @@ def time_training_step(name, batch, repeats):
     return median_time(ours_step, repeats), median_time(theirs_step, repeats)
 
 
+def _status_kib(field):
+    """A line of /proc/self/status (VmRSS: resident now, VmHWM: its peak) in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def memory_probe(library, name, batch):
-    """Run in a fresh process (``--memory-probe``): how much a training step raises the process's peak
-    resident memory. One step of a single image first (Numba's kernels loaded, the allocators warm,
-    the parameters and Adam's moments allocated), then four steps of ``batch`` images; the growth of
-    the peak between the two is what a step of that batch needs on top of the model."""
-    import resource
+    """Run in a fresh process (``--memory-probe``): how much memory a training step needs on top of
+    what the process already holds. One step of a single image first (Numba's kernels loaded, the
+    allocators warm, the parameters and Adam's moments allocated); then the peak resident size is
+    reset (Linux: writing 5 to /proc/self/clear_refs) and four steps of ``batch`` images run; their
+    peak minus the resident size before them is the step's memory. (Reading ru_maxrss instead, as
+    the first version did, kept the peak of the imports and the warm-up: PyTorch's N4 step then
+    "needed" 0 MiB.)"""
     warm_ours, warm_theirs = training_steps(name, 1)
     ours, theirs = training_steps(name, batch)
     warm, step = (warm_ours, ours) if library == "minisegnet" else (warm_theirs, theirs)
     del warm_ours, warm_theirs, ours, theirs
     warm()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # VmHWM := VmRSS
     for _ in range(4):
         step()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((after - before) / 1024)  # ru_maxrss is in KiB on Linux
+    print((_status_kib("VmHWM") - before) / 1024)
 
 
 def peak_memory(name, batch):
@@ -254,6 +266,18 @@ def matmul_gflops():
     return 2 * n ** 3 / seconds / 1e9
 
 
+def blas_description():
+    """Which BLAS NumPy runs and which of its kernels: an OPENBLAS_CORETYPE in the environment
+    (some shared machines set one) can force an older kernel, e.g. AVX2 on an AVX-512 CPU."""
+    from threadpoolctl import threadpool_info
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            forced = os.environ.get("OPENBLAS_CORETYPE")
+            return (f"{info.get('internal_api')} {info.get('version')} ({info.get('architecture')} kernels"
+                    f"{', forced by OPENBLAS_CORETYPE' if forced else ''})")
+    return "BLAS unknown"
+
+
 COMPILE_SNIPPET = """
 import time, numpy as np
 start = time.perf_counter()
@@ -292,7 +316,7 @@ def main():
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
           f"Python {platform.python_version()}, NumPy {np.__version__}, {time.strftime('%Y-%m-%d')}")
     if ARGS.device == "cpu":
-        print(f"# NumPy float32 matmul (1024^3): {matmul_gflops():.1f} GFLOP/s")
+        print(f"# NumPy float32 matmul (1024^3): {matmul_gflops():.1f} GFLOP/s, {blas_description()}")
     print()
     print("| op | minisegnet ms | PyTorch ms | ratio | minisegnet GFLOP/s |")
     print("|---|---:|---:|---:|---:|")
