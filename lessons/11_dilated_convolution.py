@@ -1,18 +1,29 @@
-"""Lesson 11: dilated convolution — a large receptive field without subsampling.
+"""Lesson 11: dilated convolution — a large receptive field without subsampling, and its price.
 
 Subsampling buys a network its large receptive field (lesson 3) and costs it resolution
-(lesson 8). A dilated 3x3 convolution with dilation d reads a (2d+1)x(2d+1) window with holes
-(lesson 2), so it grows the field as fast as pooling would, while the map keeps its size.
-DeepLab's recipe, ``models.DilatedFCN``: drop the pooling after stages 3 and 4 and dilate the
-convolutions of stages 4 and 5 by 2 and 4. The output stride stays 8 instead of 32.
+(lesson 8). The lecture weighs three ways out:
 
-We compare it with FCN-32s (the same backbone, subsampled to stride 32): receptive fields and
-strides from the layers, accuracy after the same training, and the price: the bytes of every
-feature map the backbone keeps.
+* remove the subsampling: the maps keep their size, but each unit then "looks at only a small
+  window" (``models.NoPoolingNet``: every pooling removed, no dilation: stride 1, r = 19 px);
+* use a shallower network, whose coarsest map is still fine: "not very semantic"
+  (``models.ShallowFCN``: stages 1-3 only, stride 8, r = 36 px);
+* dilate: a 3x3 convolution with dilation d reads a (2d+1)x(2d+1) window with holes (lesson 2),
+  so the field grows as fast as pooling would make it grow while the map keeps its size.
+  DeepLab's recipe, ``models.DilatedFCN``: drop the pooling after stages 3 and 4 and dilate the
+  convolutions of stages 4 and 5 by 2 and 4; the output stride stays 8 instead of 32.
+
+"Not a panacea": every map after stage 3 now stays at 1/8 of the image, and a training step keeps
+those maps for its backward pass. We measure that memory directly: the bytes of every array the
+graph of one training step saved (``engine.saved_bytes``), not just the stage outputs.
+
+The five nets are trained with the lessons' recipe (reused from OUT/models/ when cached): the two
+controls, FCN-32s (the same backbone subsampled to stride 32), FCN-8s (stride 8 reached through skip
+connections instead, lesson 10) and the dilated net.
 
     python lessons/11_dilated_convolution.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 
-Library code to read alongside: minisegnet/models.py (DilatedFCN), minisegnet/inspect.py.
+Library code to read alongside: minisegnet/models.py (DilatedFCN, NoPoolingNet, ShallowFCN),
+minisegnet/inspect.py (receptive_field), minisegnet/engine.py (saved_bytes).
 """
 import os
 import time
@@ -21,72 +32,105 @@ from _lesson import lesson_arguments, lesson_data, trained_model  # first: comma
 
 import numpy as np  # noqa: E402
 
-from minisegnet import no_grad, tensor  # noqa: E402
-from minisegnet.data import normalise  # noqa: E402
+from minisegnet import functional as F, tensor  # noqa: E402
+from minisegnet.data import THINGS, normalise  # noqa: E402
+from minisegnet.engine import saved_bytes  # noqa: E402
 from minisegnet.figures import plot_segmentations  # noqa: E402
 from minisegnet.inspect import receptive_field  # noqa: E402
+from minisegnet.models import build_model  # noqa: E402
 from minisegnet.train import evaluate, predict  # noqa: E402
 
 args = lesson_arguments("Lesson 11: dilated convolution", quick="small runs, seconds")
 started = time.perf_counter()
 data = lesson_data(args)
-NAMES = {"fcn32s": "FCN-32s (subsampling)", "dilated": "dilated (DeepLab)"}
-models = {name: trained_model(name, args, data) for name in NAMES}
-
-# --- 1. Receptive field and stride, stage by stage ------------------------------------------------
-print("1. receptive field r and stride S at the end of each stage (from the layers):")
-print(f"   {'stage':6s} " + " ".join(f"{title:>24s}" for title in NAMES.values()))
-for stage in range(5):
-    cells = []
-    for name in NAMES:
-        row = receptive_field(models[name][0].backbone.stage_layers(stage))[-1]
-        cells.append(f"r = {row.size:3d}, S = {row.jump:2d}")
-    print(f"   {stage + 1:<6d} " + " ".join(f"{c:>24s}" for c in cells))
-
-# --- 2. Accuracy after the same training ------------------------------------------------------------
-print(f"\n2. validation after {data.epochs} epochs each:")
-print(f"   {'':24s} {'pixel acc.':>10s} {'mean IU':>8s} {'boundary acc.':>14s} {'train s':>8s}")
-scores = {}
-for name, title in NAMES.items():
-    model, _, training = models[name]
-    scores[name] = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
-    s = scores[name]
-    print(f"   {title:24s} {s['pixel_accuracy']:>10.3f} {s['mean_iou']:>8.3f} {s['boundary_accuracy']:>14.3f} "
-          f"{training.seconds:>8.1f}")
+NETS = {"nopool": "no pooling, no dilation", "shallow": "shallow (stages 1-3)", "fcn32s": "FCN-32s",
+        "fcn8s": "FCN-8s (skips)", "dilated": "dilated (DeepLab)"}
+models = {name: trained_model(name, args, data)[0] for name in NETS}
 
 
-# --- 3. The price: the feature maps at full resolution ----------------------------------------------
-def feature_bytes(model, size):
-    """Bytes of the five stage outputs for one size x size image (float32)."""
+def field_and_stride(model):
+    """(r, S): the largest receptive field over the net's score branches and the finest output stride."""
+    rows = [receptive_field(layers)[-1] for layers in model.receptive_field_branches().values()]
+    return max(row.size for row in rows), min(row.jump for row in rows)
+
+
+def activation_bytes(model, size):
+    """(all, stages 4-5) in MiB: the arrays a training step on one size x size image keeps for its
+    backward pass (activations and the loss's; parameters and the input not counted), and the part
+    of them that stages 4 and 5 add: the stages whose maps the dilated net keeps at stride 8."""
     x = tensor(np.zeros((1, 3, size, size), dtype=np.float32), device=args.device)
-    with no_grad():
-        maps = model.backbone(x)
-    return [m.data.nbytes for m in maps], [tuple(m.shape[2:]) for m in maps]
+    labels = np.zeros((1, size, size), dtype=np.int64)
+    total = saved_bytes(F.cross_entropy(model(x), labels))[0]
+    stages = model.backbone(x)
+    if len(stages) < 5:  # the shallow control has no stages 4 and 5
+        return total / 2 ** 20, 0.0
+    late = saved_bytes(stages[4].sum())[0] - saved_bytes(stages[2].sum())[0]
+    return total / 2 ** 20, late / 2 ** 20
 
 
-print("\n3. memory of the stage outputs for one image (float32):")
-print(f"   {'image':>9s} " + " ".join(f"{title:>24s}" for title in NAMES.values()) + f" {'ratio':>6s}")
-ratios = {}
-for size in (64, 256, 512):
-    totals = [sum(feature_bytes(models[name][0], size)[0]) for name in NAMES]
-    ratios[size] = totals[1] / totals[0]
-    print(f"   {size:>4d}x{size:<4d} " + " ".join(f"{t / 2**20:>20.2f} MiB" for t in totals) + f" {ratios[size]:>6.2f}")
-shapes = {name: feature_bytes(models[name][0], 64)[1] for name in NAMES}
-print("   stage-5 map for a 64x64 image: " + ", ".join(f"{NAMES[n]} {shapes[n][4]}" for n in NAMES))
+# --- 1. What each net sees, how accurate it is, and what it costs -----------------------------------
+SIZE = 256  # memory is measured at a photo-like size; the lesson's scenes are 64x64
+print(f"validation ({len(data.val)} scenes of 64x64) after the lessons' recipe; r: receptive field, S: output stride;")
+print(f"memory: what a training step on one {SIZE}x{SIZE} image keeps for backward, in all and in stages 4-5")
+print(f"{'':26s} {'r px':>5s} {'S':>3s} {'mean IU':>8s} {'things IU':>9s} {'boundary acc.':>13s} "
+      f"{'MiB':>7s} {'stages 4-5':>11s}")
+rows = {}
+for name, title in NETS.items():
+    model = models[name]
+    s = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
+    r, stride = field_and_stride(model)
+    things = float(np.nanmean(s["per_class_iou"][list(THINGS)]))
+    total, late = activation_bytes(model, SIZE)
+    rows[name] = dict(r=r, stride=stride, miou=s["mean_iou"], things=things, boundary=s["boundary_accuracy"],
+                      mib=total, late=late)
+    print(f"{title:26s} {r:>5d} {stride:>3d} {s['mean_iou']:>8.3f} {things:>9.3f} {s['boundary_accuracy']:>13.3f} "
+          f"{total:>7.2f} {late:>11.2f}")
 
+# The lesson's backbone is narrow (16 to 128 channels), so its full-resolution first stages hold most of
+# the memory. VGG-16's widths and depths (DeepLab's backbone: 64 to 512 channels) put far more channels
+# in the late stages. Memory does not depend on the weights, so untrained nets of that size will do.
+VGG16 = dict(widths=(64, 128, 256, 512, 512), depths=(2, 2, 3, 3, 3))
+print(f"\nthe same measurement with VGG-16's widths and depths (untrained), one {SIZE}x{SIZE} image:")
+vgg = {name: activation_bytes(build_model(name, 9, **VGG16).to(args.device), SIZE) for name in ("fcn8s", "dilated")}
+for name in vgg:
+    print(f"{NETS[name]:26s} {vgg[name][0]:>7.1f} MiB in all, {vgg[name][1]:>6.1f} MiB in stages 4-5")
+
+# --- Figure: the same validation scenes through the five nets ----------------------------------------
 count = 5
 images = data.val.images[:count]
-predictions = [(f"{title}\nmean IU {scores[name]['mean_iou']:.2f}",
-                predict(models[name][0], normalise(images, data.mean, data.std), device=args.device).argmax(axis=1))
-               for name, title in NAMES.items()]
+predictions = [(f"{title}\nr {rows[name]['r']}, S {rows[name]['stride']}, IU {rows[name]['miou']:.2f}",
+                predict(models[name], normalise(images, data.mean, data.std), device=args.device).argmax(axis=1))
+               for name, title in NETS.items()]
 figure = plot_segmentations(images, data.val.labels[:count], predictions,
                             os.path.join(args.out, "11_dilated_convolution.png"),
-                            "Dilated convolution keeps stride 8 and still grows the receptive field")
+                            "Five validation scenes through five nets (r: receptive field in px, S: output stride, "
+                            "IU: mean IU)")
 
-last = {n: receptive_field(models[n][0].backbone.stage_layers(4))[-1] for n in NAMES}
-better = scores["dilated"]["boundary_accuracy"] > scores["fcn32s"]["boundary_accuracy"]
-print(f"\nclaim: the dilated net keeps stride {last['dilated'].jump} (vs {last['fcn32s'].jump}) with a receptive field "
-      f"of {last['dilated'].size} px (vs {last['fcn32s'].size}), is more accurate near boundaries "
-      f"({scores['dilated']['boundary_accuracy']:.3f} vs {scores['fcn32s']['boundary_accuracy']:.3f}), and pays "
-      f"{ratios[256]:.1f}x the feature-map memory: {'yes' if better and ratios[256] > 1 else 'NO'}")
+# --- The lecture's claims, each decided by the table above --------------------------------------------
+d, nopool, shallow, f32, f8 = (rows[n] for n in ("dilated", "nopool", "shallow", "fcn32s", "fcn8s"))
+small_window = nopool["r"] < d["r"] and nopool["miou"] < d["miou"] and nopool["things"] < d["things"]
+not_semantic = shallow["r"] < d["r"] and shallow["things"] < d["things"]
+keeps_resolution = (d["stride"] < f32["stride"] and d["r"] >= f32["r"] and d["boundary"] > f32["boundary"]
+                    and d["miou"] > f32["miou"])
+late_ratio = {"lesson": d["late"] / f8["late"], "VGG-16": vgg["dilated"][1] / vgg["fcn8s"][1]}
+total_ratio = {"lesson": d["mib"] / f8["mib"], "VGG-16": vgg["dilated"][0] / vgg["fcn8s"][0]}
+print("\nclaims:")
+print(f"  removing subsampling leaves a small window (r {nopool['r']} vs {d['r']} px) and loses accuracy (mean IU "
+      f"{nopool['miou']:.3f} vs {d['miou']:.3f}, things IU {nopool['things']:.3f} vs {d['things']:.3f}): "
+      f"{'yes' if small_window else 'NO'}")
+print(f"  a shallower net (r {shallow['r']} px) is less semantic: things IU {shallow['things']:.3f} vs "
+      f"{d['things']:.3f}: {'yes' if not_semantic else 'NO'}")
+print(f"  dilation keeps stride {d['stride']} (vs {f32['stride']}) with a field of {d['r']} px (vs {f32['r']}) and "
+      f"beats FCN-32s near boundaries ({d['boundary']:.3f} vs {f32['boundary']:.3f}) and in mean IU ({d['miou']:.3f} "
+      f"vs {f32['miou']:.3f}): {'yes' if keeps_resolution else 'NO'}")
+costs_more = min(late_ratio.values()) > 1
+print(f"  not a panacea: stages 4-5 of the dilated net keep {late_ratio['lesson']:.2f}x the activation memory of "
+      f"FCN-8s's ({late_ratio['VGG-16']:.2f}x with VGG-16's widths): {'yes' if costs_more else 'NO'}")
+print(f"  (over the whole step only {total_ratio['lesson']:.2f}x and {total_ratio['VGG-16']:.2f}x: in these backbones the "
+      "first, full-resolution stages, which both nets share, hold most of a step's memory; the cost grows with the "
+      f"share of the network that runs dilated. Removing subsampling altogether costs "
+      f"{nopool['mib'] / f8['mib']:.1f}x.)")
+print(f"against FCN-8s, which reaches stride 8 through skips instead: mean IU {d['miou']:.3f} vs {f8['miou']:.3f}, "
+      f"things IU {d['things']:.3f} vs {f8['things']:.3f}, boundary acc. {d['boundary']:.3f} vs {f8['boundary']:.3f} "
+      f"(no claim: the lecture offers both as answers)")
 print(f"figure: {figure}; total {time.perf_counter() - started:.0f} s")

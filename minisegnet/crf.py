@@ -35,6 +35,9 @@ coarse, FCN-32s-like predictions of 24 validation scenes of the "things and stuf
 setting, w1 = 15, is 0.008 ahead, and we keep the milder w1 = 10 because stronger smoothing
 erases thin structures, lesson 12's poles). Our 64-px scenes are 8 times smaller than VOC's, so theta_alpha is smaller than
 DeepLab's (~60-120 px); our textures are noisy, so theta_beta is larger (DeepLab: 3-5).
+Those 24 scenes are the first of seed 0's validation split, so a result reported on that split
+must not use these defaults as if they were untuned: ``tune`` chooses the parameters for a given
+network on scenes the report does not use (lesson 12 does, on fresh scenes neither split draws).
 """
 import numpy as np
 
@@ -186,6 +189,44 @@ def dense_crf_batch(probabilities, images, method="fast", **params):
     """dense_crf over a batch: probabilities (N, C, H, W), images (N, 3, H, W) -> (N, C, H, W) NumPy."""
     return np.stack([to_device(dense_crf(p, i, method=method, **params), "cpu")
                      for p, i in zip(probabilities, images)])
+
+
+def tune(probabilities, images, labels, grid, ignore_index=255):
+    """Choose the CRF's parameters on held-out scenes, by mean IU: run ``dense_crf_batch`` with each
+    setting of ``grid`` and score the refined labelling, argmax_l Q_i(l), against the labels.
+
+        mean IU = mean over classes c of  TP_c / (TP_c + FP_c + FN_c)     (``metrics.SegmentationMetrics``)
+
+    probabilities: (N, C, H, W) a network's softmax output; images: (N, 3, H, W) RGB in [0, 1];
+    labels: (N, H, W) integers (``ignore_index`` not scored); grid: a sequence of dicts, each naming
+    some of ``DEFAULTS``' keys (the rest take their defaults). The scenes must be ones the reported
+    results are not measured on, or the tuning leaks into the report.
+
+    Returns (best, scores): scores, [(setting, mean IU)] in grid order; best, the full parameter dict
+    ``{**DEFAULTS, **setting}`` of the highest mean IU (the first of equals, in grid order)."""
+    from .metrics import SegmentationMetrics
+
+    labels = to_device(labels, "cpu")  # probabilities and images stay where they are: CuPy runs the CRF on the GPU
+    if probabilities.ndim != 4 or images.shape != (len(probabilities), 3) + probabilities.shape[2:] \
+            or labels.shape != (len(probabilities),) + probabilities.shape[2:]:
+        raise ValueError(f"tune: expected probabilities (N, C, H, W), images (N, 3, H, W) and labels (N, H, W) of "
+                         f"one N, H, W; got {tuple(probabilities.shape)}, {tuple(images.shape)} and "
+                         f"{tuple(labels.shape)}")
+    grid = list(grid)
+    if not grid:
+        raise ValueError("tune: the grid is empty; give at least one setting (a dict, {} for DEFAULTS)")
+    for setting in grid:
+        unknown = set(setting) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"tune: unknown parameters {sorted(unknown)} in setting {setting}; "
+                            f"expected some of {sorted(DEFAULTS)}")
+    scores = []
+    for setting in grid:
+        metrics = SegmentationMetrics(probabilities.shape[1], ignore_index)
+        metrics.update(dense_crf_batch(probabilities, images, **setting).argmax(axis=1), labels)
+        scores.append((dict(setting), float(metrics.compute()["mean_iou"])))
+    best = max(range(len(scores)), key=lambda k: (scores[k][1], -k))  # highest mean IU, first of equals
+    return {**DEFAULTS, **scores[best][0]}, scores
 
 
 def blocky_prediction(labels, num_classes, factor=16, confidence=0.6):

@@ -51,13 +51,45 @@ def plot_top_patches(rows, path, title):
     return path
 
 
-def plot_occlusion(examples, path, title, size=None):
+def plot_top_activations(rows, images, path, title):
+    """rows: [(label, tops, captions)]: one row per unit, ``tops`` a list from ``inspect.top_activations``
+    and ``captions`` one short text per crop (or None). Each crop is ``images[t.index]`` inside the unit's
+    receptive field, drawn at its place in the whole field; the part of the field outside the image
+    (zero padding for the network) is left grey. Size: (1.2 k + 1.7) x (1.45 rows + 0.5) inches at 100 dpi."""
+    k = max(len(tops) for _, tops, _ in rows)
+    fig, axes = plt.subplots(len(rows), k, figsize=(1.2 * k + 1.7, 1.45 * len(rows) + 0.5), squeeze=False)
+    for r, (label, tops, captions) in enumerate(rows):
+        for c in range(k):
+            ax = axes[r, c]
+            _clean(ax)
+            if c >= len(tops):
+                ax.axis("off")
+                continue
+            t = tops[c]
+            (f_top, f_bottom, f_left, f_right), (top, bottom, left, right) = t.field, t.box
+            crop = _rgb(images[t.index][:, top:bottom + 1, left:right + 1])
+            ax.set_facecolor("0.6")
+            ax.imshow(crop, interpolation="nearest",
+                      extent=(left - f_left - 0.5, right - f_left + 0.5, bottom - f_top + 0.5, top - f_top - 0.5))
+            ax.set(xlim=(-0.5, f_right - f_left + 0.5), ylim=(f_bottom - f_top + 0.5, -0.5))
+            ax.set_title(f"img {t.index}: {t.value:.2f}" + (f"\n{captions[c]}" if captions else ""), fontsize=7)
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_occlusion(examples, path, title, size=None, heat_title="drop in P(correct class) when occluded here",
+                   heat_label="probability drop"):
     """examples: [(image (3, H, W), label map or None, heat (rows, cols), caption)]; the heat maps are
-    the probability drops from ``inspect.occlusion_sensitivity``, drawn over the image."""
+    the drops from ``inspect.occlusion_sensitivity`` (NaN: not measured there), drawn over the image,
+    each at its occluder's centre, on one colour scale for all examples."""
     columns = 3 if any(e[1] is not None for e in examples) else 2
     fig, axes = plt.subplots(len(examples), columns, figsize=(3.0 * columns + 0.8, 2.7 * len(examples)),
                              squeeze=False)
-    limit = max(float(np.abs(e[2]).max()) for e in examples) or 1.0
+    limit = max(float(np.nanmax(np.abs(e[2]))) for e in examples) or 1.0
     for r, (image, labels, heat, caption) in enumerate(examples):
         h, w = image.shape[1:]
         axes[r, 0].imshow(_rgb(image), interpolation="nearest")
@@ -77,8 +109,8 @@ def plot_occlusion(examples, path, title, size=None):
         im = ax.imshow(heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75, extent=extent,
                        interpolation="nearest")
         ax.set(xlim=(-0.5, w - 0.5), ylim=(h - 0.5, -0.5))
-        ax.set_title("drop in P(correct class) when occluded here", fontsize=8)
-        fig.colorbar(im, ax=ax, shrink=0.85, label="probability drop")
+        ax.set_title(heat_title, fontsize=8)
+        fig.colorbar(im, ax=ax, shrink=0.85, label=heat_label)
         for a in axes[r, :columns - 1]:
             _clean(a)
         _clean(ax)
@@ -111,6 +143,28 @@ def plot_segmentations(images, labels, predictions, path, title):
     plt.close(fig)
     return path
 
+
+def plot_instances(scenes, path, title):
+    """scenes: [(image (3, H, W), labels (H, W), instances (H, W), (labels caption, instances caption))]: one
+    row per scene, columns image / semantic labels (class colours, legend below) / instances (each id > 0
+    its own colour, 0 light grey). Size: 7.2 x (2.75 rows + 0.9) inches at 100 dpi."""
+    fig, axes = plt.subplots(len(scenes), 3, figsize=(7.2, 2.75 * len(scenes) + 0.9), squeeze=False)
+    for r, (image, labels, instances, (labels_caption, instances_caption)) in enumerate(scenes):
+        ids = np.asarray(instances)
+        palette = np.vstack([[0.85, 0.85, 0.85], plt.get_cmap("tab10")(np.arange(max(int(ids.max()), 1)) % 10)[:, :3]])
+        for ax, picture, caption in ((axes[r, 0], _rgb(image), "image"),
+                                     (axes[r, 1], colourise(labels), labels_caption),
+                                     (axes[r, 2], palette[ids], instances_caption)):
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_title(caption, fontsize=8)
+            _clean(ax)
+    class_legend(fig)
+    fig.suptitle(title, fontsize=10)
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0.6 / height, 1, 1 - 0.1 / height))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 def plot_accuracy_by_distance(scenes, bands, panels, path, title):
     """Lesson 8's figure. scenes: rows of [(picture (H, W, 3), caption)], drawn on top, one row each;

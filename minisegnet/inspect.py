@@ -25,6 +25,7 @@ from . import functional as F
 from .backend import to_device
 from .engine import no_grad, tensor
 from .functional._geometry import fields_after_each
+from .functional.activation import softmax_array
 
 
 class LayerRF(namedtuple("LayerRF", "name kind kernel stride padding dilation sizes jumps effective_paddings")):
@@ -187,37 +188,149 @@ def top_activating_patches(activation_fn, images, channel, row, k=9, batch_size=
     return results
 
 
-def occlusion_sensitivity(model, image, target_class, size=8, stride=2, fill=None, region=None, batch_size=64,
-                          device="cpu"):
-    """Zeiler & Fergus: slide a ``size`` x ``size`` square of colour ``fill`` (default: the image's mean)
-    over the image with ``stride`` and record how much the probability of ``target_class`` drops.
+class TopActivation(namedtuple("TopActivation", "index y x value field box")):
+    """One of a channel's top activations: unit (y, x) of image ``index`` fired with ``value``. ``field`` is the
+    unit's whole receptive field (top, bottom, left, right), inclusive, in input pixels (it may reach past the
+    image, where the network saw zero padding); ``box`` is the part of it inside the image:
+    ``image[:, top:bottom + 1, left:right + 1]`` is the crop."""
 
-    The score is the mean softmax probability of the class over ``region`` (a boolean (H, W) mask of the
-    segmentation output), or over the whole image when region is None (an image-level score). The
-    occluded copies are evaluated in batches. Returns (heat (rows, cols) of drops, baseline score,
+
+def top_activations(activation_fn, images, channel, k, row, one_per_image=True, inside=False, batch_size=32):
+    """R-CNN's question for one unit (Girshick et al.): which image regions make it fire hardest?
+
+    ``activation_fn(x)`` maps a batch (n, C_in, H, W) of ``images`` (N, C_in, H, W) to a layer's map
+    (n, C, h, w); ``row`` is that layer's LayerRF (``receptive_field(layers)[-1]``), which places unit (y, x)
+    in the image. The images are scanned in batches of ``batch_size`` without keeping the maps.
+
+    Returns the k largest activations a[n, channel, y, x] as TopActivation(index, y, x, value, field, box),
+    largest first; equal values in the order (image index, y, x), the first in row-major order first.
+    With ``one_per_image`` (the default) each image contributes at most one, its largest,
+
+        top-k of  { (max_{y,x} a[n, channel, y, x], n) : n = 0 .. N-1 },
+
+    so the k crops come from k different images (without it, one image's neighbouring units, which see
+    almost the same pixels, can fill the whole list). With ``inside`` only units whose whole receptive field
+    lies inside the image compete (0 <= y j - P and y j - P + r - 1 <= H - 1, the same for columns), so each
+    crop shows everything its unit saw; a unit on the border also sees zero padding, which no crop can show.
+    ``channel`` may also be a sequence of channels: the network then runs once and the result is one such
+    list per channel, in that order."""
+    several = not isinstance(channel, (int, np.integer))
+    channels = [int(c) for c in channel] if several else [int(channel)]
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"top_activations: images must be (N, C, H, W), got shape {images.shape}")
+    n_images, height, width = images.shape[0], images.shape[2], images.shape[3]
+    if k < 1:
+        raise ValueError(f"top_activations: k must be at least 1, got k={k}")
+    if one_per_image and k > n_images:
+        raise ValueError(f"top_activations: k={k} activations from different images (one_per_image=True), but "
+                         f"there are only {n_images} images")
+    # candidates per channel: (value, image, y, x) arrays, at most k kept between batches
+    best = [tuple(np.empty(0, dtype=d) for d in (np.float64, np.int64, np.int64, np.int64)) for _ in channels]
+    with no_grad():
+        for start in range(0, n_images, batch_size):
+            acts = activation_fn(tensor(images[start:start + batch_size])).numpy()
+            n, depth, h, w = acts.shape
+            if start == 0:
+                wrong = [c for c in channels if not 0 <= c < depth]
+                if wrong:
+                    raise ValueError(f"top_activations: channel {wrong[0]} does not exist; the layer has {depth} "
+                                     f"channels (0 .. {depth - 1})")
+                allowed = np.ones((h, w), dtype=bool)
+                if inside:
+                    fields = np.array([[unit_box(row, y, x) for x in range(w)] for y in range(h)])
+                    allowed = ((fields[..., 0] >= 0) & (fields[..., 1] <= height - 1) & (fields[..., 2] >= 0)
+                               & (fields[..., 3] <= width - 1))
+                    if not allowed.any():
+                        raise ValueError(f"top_activations: inside=True, but no unit's receptive field "
+                                         f"({row.sizes[0]}x{row.sizes[1]} px) lies inside the {height}x{width} "
+                                         "images")
+                units = int(allowed.sum())
+                if k > n_images * units:
+                    where = " with the whole field inside" if inside else ""
+                    raise ValueError(f"top_activations: k={k} activations, but {n_images} images x {units} units"
+                                     f"{where} ({h}x{w} maps) give only {n_images * units}")
+            for c, channel_maps in enumerate(acts[:, channels].transpose(1, 0, 2, 3)):
+                if np.isnan(channel_maps).any():
+                    raise ValueError(f"top_activations: channel {channels[c]} has NaN activations")
+                flat = np.where(allowed, channel_maps, -np.inf).reshape(n, h * w)  # (-inf: never chosen)
+                if one_per_image:  # each image's largest unit (argmax: the first in row-major order on ties)
+                    where = flat.argmax(axis=1)
+                    index, cell = np.arange(n), where
+                else:
+                    index, cell = np.divmod(np.arange(n * h * w), h * w)
+                values = flat[index, cell].astype(np.float64)
+                y, x = np.divmod(cell, w)
+                merged = [np.concatenate(pair) for pair in zip(best[c], (values, start + index, y, x))]
+                order = np.lexsort((merged[3], merged[2], merged[1], -merged[0]))[:k]
+                best[c] = tuple(m[order] for m in merged)
+    results = []
+    for values, index, ys, xs in best:
+        found = []
+        for value, i, y, x in zip(values, index, ys, xs):
+            field = unit_box(row, int(y), int(x))
+            found.append(TopActivation(int(i), int(y), int(x), float(value), field, clip_box(field, height, width)))
+        results.append(found)
+    return results if several else results[0]
+
+
+def occlusion_sensitivity(model, image, target_class, size=8, stride=2, fill=None, region=None, batch_size=64,
+                          device="cpu", score="probability", exclude_covered=False):
+    """Zeiler & Fergus: slide a ``size`` x ``size`` square of colour ``fill`` (default: the image's mean)
+    over the image with ``stride`` and record how much the score of ``target_class`` drops.
+
+    The score is measured over ``region`` (a boolean (H, W) mask of the segmentation output), or over the
+    whole image when region is None (an image-level score):
+
+        score="probability"   the mean softmax probability of the class over the region
+        score="accuracy"      the share of the region's pixels labelled the class (argmax of the scores)
+
+    With ``exclude_covered`` the pixels under the square are left out of the region at each position, so the
+    score asks what covering one part does to the *rest* (whether the uncovered pixels are still labelled
+    right), not whether the covered pixels are. A position whose square covers the whole region scores NaN.
+    The occluded copies are evaluated in batches. Returns (heat (rows, cols) of drops, baseline score,
     positions: the (top, left) corner of each occluder)."""
     c, h, w = image.shape
     if size > min(h, w):
         raise ValueError(f"occlusion_sensitivity: occluder size {size} is larger than the image {h}x{w}")
+    if score not in ("probability", "accuracy"):
+        raise ValueError(f"occlusion_sensitivity: score must be 'probability' or 'accuracy', got {score!r}")
     fill = image.mean(axis=(1, 2)) if fill is None else np.broadcast_to(np.asarray(fill, dtype=image.dtype), (c,))
     mask = np.ones((h, w), dtype=bool) if region is None else np.asarray(region, dtype=bool)
+    if mask.shape != (h, w):
+        raise ValueError(f"occlusion_sensitivity: region has shape {mask.shape}, the image is {h}x{w}")
     if not mask.any():
         raise ValueError("occlusion_sensitivity: the region is empty")
     tops, lefts = range(0, h - size + 1, stride), range(0, w - size + 1, stride)
     positions = [(t, l) for t in tops for l in lefts]
 
-    def score(batch):
+    def pixel_scores(batch):
+        """(n, H, W): each output pixel's probability of the class, or 1.0 where it is labelled the class."""
         with no_grad():
-            probs = F.softmax(model(tensor(batch, device=device)), axis=1).numpy()[:, target_class]
-        return probs[:, mask].mean(axis=1)
+            out = model(tensor(batch, device=device)).numpy()
+        if score == "accuracy":
+            return (out.argmax(axis=1) == target_class).astype(np.float64)
+        return softmax_array(out, axis=1)[:, target_class]
+
+    def scored_region(t, l):
+        if not exclude_covered:
+            return mask
+        uncovered = mask.copy()
+        uncovered[t:t + size, l:l + size] = False
+        return uncovered
 
     model.eval()
-    baseline = float(score(image[None])[0])
+    before = pixel_scores(image[None])[0]
+    baseline = float(before[mask].mean())
     drops = []
     for start in range(0, len(positions), batch_size):
-        batch = np.repeat(image[None], len(positions[start:start + batch_size]), axis=0)
-        for b, (t, l) in enumerate(positions[start:start + batch_size]):
+        corners = positions[start:start + batch_size]
+        batch = np.repeat(image[None], len(corners), axis=0)
+        for b, (t, l) in enumerate(corners):
             batch[b, :, t:t + size, l:l + size] = fill[:, None, None]
-        drops.append(baseline - score(batch))
+        after = pixel_scores(batch)
+        for b, (t, l) in enumerate(corners):
+            scored = scored_region(t, l)  # the same pixels before and after: only the occluder differs
+            drops.append(float(before[scored].mean() - after[b][scored].mean()) if scored.any() else float("nan"))
     model.train()
-    return np.concatenate(drops).reshape(len(tops), len(lefts)), baseline, positions
+    return np.array(drops).reshape(len(tops), len(lefts)), baseline, positions

@@ -165,6 +165,44 @@ def test_occlusion_finds_the_object_that_the_decision_depends_on():
         occlusion_sensitivity(Bright(), image, 1, size=30)
 
 
+def test_occlusion_of_the_uncovered_pixels_tells_a_local_decision_from_a_global_one():
+    """score='accuracy', exclude_covered=True: does covering one part change the labels of the *rest*?
+    A per-pixel decision (brightness here) never does; a decision from the whole image (the mean brightness,
+    as a shape is judged from the whole object) flips every uncovered pixel once enough of the object is hidden."""
+    class Local(nn.Module):  # class 1 where the pixel is bright
+        def forward(self, x):
+            mean = F.mean(x, axis=1, keepdims=True)
+            return F.concatenate([mean * 0.0, mean * 8.0 - 4.0], axis=1)
+
+    class Global(nn.Module):  # class 1 everywhere when the image's mean brightness is over 3/64
+        def forward(self, x):
+            mean = F.mean(x, axis=(1, 2, 3), keepdims=True)
+            return F.concatenate([x[:, :1] * 0.0, x[:, :1] * 0.0 + (mean * 64.0 - 3.0)], axis=1)
+
+    image = np.zeros((3, 24, 24), dtype=np.float32)
+    image[:, 8:14, 10:16] = 1.0                                   # 36 bright pixels: mean 36/576 = 4/64
+    region = image[0] > 0
+    kwargs = dict(target_class=1, size=4, stride=2, fill=0.0, region=region, score="accuracy", exclude_covered=True)
+    local, baseline, _ = occlusion_sensitivity(Local(), image, **kwargs)
+    assert baseline == 1.0 and np.nanmax(np.abs(local)) == 0  # the uncovered bright pixels stay right
+    heat, baseline, positions = occlusion_sensitivity(Global(), image, **kwargs)
+    assert baseline == 1.0
+    for (t, l), drop in zip(positions, heat.ravel()):
+        covered = int(region[t:t + 4, l:l + 4].sum())
+        if covered == 16:   # 20/576 < 3/64: the whole image turns to class 0, the uncovered 20 pixels with it
+            assert drop == 1.0
+        elif covered == 0:  # nothing of the object hidden: nothing changes
+            assert drop == 0.0
+    # score='probability' without exclusion is the original measure; a square covering the whole region is NaN
+    full, _, _ = occlusion_sensitivity(Local(), image, 1, size=6, stride=2, fill=0.0, region=image[0] > 0.5,
+                                       score="accuracy", exclude_covered=True)
+    assert np.isnan(full[4, 5]) and not np.isnan(full[0, 0])
+    with pytest.raises(ValueError, match="score must be 'probability' or 'accuracy', got 'iou'"):
+        occlusion_sensitivity(Local(), image, 1, score="iou")
+    with pytest.raises(ValueError, match=r"region has shape \(3, 3\), the image is 24x24"):
+        occlusion_sensitivity(Local(), image, 1, region=np.ones((3, 3), dtype=bool))
+
+
 def test_top_activating_patches_of_a_rectangular_field_are_rectangles():
     msn.manual_seed(0)
     images = np.random.default_rng(1).random((4, 3, 6, 7)).astype(np.float32)

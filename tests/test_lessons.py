@@ -136,33 +136,60 @@ def test_lesson_06_pixel_accuracy_flatters_a_model_that_never_predicts_a_thing(t
     assert_png(tmp_path / "06_metrics_and_imbalance.png", 1100, 418)
 
 
-def test_lesson_04_a_unit_depends_on_its_receptive_field_only(shared_out):
+def test_lesson_04_top_patches_one_per_scene_and_the_depth_trend_against_chance(shared_out):
     out = run_lesson("04_what_units_see.py", shared_out)
-    rows = table(r"^stage (\d) +(\d+) +(\d+) +([\d.]+) +([\d.]+)$", out, 3)
-    assert [(stage, r) for stage, r, *_ in rows] == [("1", "6"), ("3", "36"), ("5", "124")]
-    layers, worst, smaller, verdict = find(
-        rf"worst difference over (\d+) layers' top units {NUMBER}; a field one pixel smaller changes them by up to "
-        rf"{NUMBER}\): (\w+)", out)
-    assert int(layers) == len(rows)
-    # the claim: blanking everything outside the field leaves the unit unchanged (up to float32 rounding),
-    # blanking one pixel more does not
-    assert float(worst) < 1e-4 < float(smaller) and verdict == "yes"
-    # plot_top_patches: two units per layer, 9 patches each
-    assert_png(shared_out / "04_what_units_see.png", round(100 * (1.35 * 9 + 1.2)), round(100 * (1.55 * 6 + 0.6)))
+    # which layers' fields fit in the scene: exactly those the lesson scans
+    fits = table(r"^stage (\d) +(\d+) +(\d+)  (yes|no)$", out, 5)
+    assert all((int(r) <= SIZE) == (verdict == "yes") for _, r, _, verdict in fits)
+    used = [(stage, r) for stage, r, _, verdict in fits if verdict == "yes"]
+    k, scenes = map(int, find(r"^top-(\d+) patches per channel, one per scene \((\d+) scenes\)", out))
+    assert scenes == VAL_SCENES
+    rows = table(r"^stage (\d) +(\d+) +(\d+)/(\d+) +(\d+) +(\d+) +" + " +".join([NUMBER] * 4) + "$", out, len(used))
+    assert [(stage, r) for stage, r, *_ in rows] == used and len(used) >= 2
+    strides = {stage: int(stride) for stage, _, stride, _ in fits}
+    stats = []
+    for stage, _, inside, units, channels, firing, *values in rows:
+        assert int(units) == (SIZE // strides[stage]) ** 2 and 0 < int(inside) <= int(units)
+        assert 0 < int(firing) <= int(channels)
+        purity, purity_chance, things, things_chance = map(float, values)
+        # purity: the share of k patches on their most frequent class, so between 1/k and 1
+        assert 1 / k - 0.005 <= min(purity, purity_chance) and max(purity, purity_chance) <= 1
+        assert 0 <= min(things, things_chance) and max(things, things_chance) <= 1
+        # what even a 6-epoch net shows: a unit's top patches are purer than random units
+        assert purity > purity_chance
+        stats.append((purity, purity_chance, things, things_chance))
+    purity, purity_chance, things, things_chance = np.array(stats).T
+    # the two claims, decided by the table the run printed (the quick net need not say yes)
+    specific, objects = find(r"^claim: deeper units are more class-specific \(purity stage 1 < .*\): (yes|NO)\n"
+                             r"claim: deeper units respond more to objects \(share on things stage 1 < .*\): (yes|NO)$",
+                             out)
+    def rising(v, chance):
+        return bool(np.all(np.diff(v) > 0) and v[-1] > chance[-1])
+    assert specific == ("yes" if rising(purity, purity_chance) else "NO")
+    assert objects == ("yes" if rising(things, things_chance) else "NO")
+    # plot_top_activations: two channels per layer, k crops each
+    assert_png(shared_out / "04_what_units_see.png", round(100 * (1.2 * k + 1.7)),
+               round(100 * (1.45 * 2 * len(rows) + 0.5)))
 
 
-def test_lesson_05_occlusion_drops_the_score_where_the_region_is(shared_out):
+def test_lesson_05_covering_part_of_an_object_mislabels_the_rest(shared_out):
     out = run_lesson("05_occlusion_sensitivity.py", shared_out)
     rows = re.findall(rf"^ *(\d+) +(\w+) +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}$", out, flags=re.MULTILINE)
-    hits, count, verdict = find(r"covers the scored region in (\d+)/(\d+) scenes: (\w+)", out)
+    wins, count, verdict = find(r"more than covering its context does, in (\d+)/(\d+) scenes: (\w+)", out)
     assert len(rows) == int(count) >= 2
-    # (a 6-epoch net may be sure of no thing; then the lesson scores stuff regions, and says which)
+    # (a 6-epoch net may get no thing right; then the lesson scores stuff regions, and says which)
     assert [cls for _, cls, *_ in rows] == find(r"regions scored: (.*)$", out)[0].split(", ")
-    for _, _, before, max_drop, on_object, away, _ in rows:
-        # a mean is at most the maximum (printed to 3 and 2 decimals), a drop in probability at most P itself
-        assert float(on_object) <= float(max_drop) + 0.005 and float(max_drop) <= float(before)
-        assert float(on_object) > float(away)  # the claim, on average: the drop is where the region is
-    assert hits == count and verdict == "yes"  # the claim: the largest drop of every map is on the region
+    for _, _, before, worst, on_object, on_context, _ in rows:
+        # shares of pixels: the worst position leaves between 0 and what was right before
+        assert 0 <= float(worst) <= float(before) <= 1
+    # the count agrees with the table (a tie at 3 decimals may have gone either way)
+    pairs = [(float(on_object), float(on_context)) for *_, on_object, on_context, _ in rows]
+    assert sum(a > b for a, b in pairs) <= int(wins) <= sum(a >= b for a, b in pairs)
+    assert verdict == ("yes" if wins == count else "NO")
+    # the worst line is the largest drop of the table
+    scene, before, after = find(rf"worst position: scene (\d+), the uncovered pixels right {NUMBER} -> {NUMBER}", out)
+    drops = {row[0]: float(row[2]) - float(row[3]) for row in rows}
+    assert float(before) - float(after) == pytest.approx(max(drops.values()), abs=0.011) and scene in drops
     # the timing line describes this run: 8x8 square at stride 2 on a 64-px scene, batches of 64
     positions, batches, seconds = find(rf"one occlusion map \((\d+) positions, (\d+) batches\): {NUMBER} s", out)
     assert int(positions) == ((SIZE - 8) // 2 + 1) ** 2 and int(batches) == int(positions) // 64 + 1
@@ -176,18 +203,74 @@ def per_class_row(title, text):
     return np.array(values[:len(CLASSES)], dtype=float), float(values[-2]), float(values[-1])
 
 
-def test_lesson_07_texture_baseline_gets_stuff_not_things(shared_out):
+def thing_confusion(title, text):
+    """The confusion among the thing classes printed under ``title`` (rows true, columns predicted): the
+    (k, k) counts, each row's printed total and right share, and the summary line's right-shape rate,
+    pixel total, uniform chance and the chance for the model's mix of predicted classes."""
+    names = [CLASSES[t].name for t in THINGS]
+    row = r"\n  (\w+) +" + " +".join([r"(\d+)"] * len(THINGS)) + r" \| +(\d+) +" + NUMBER
+    header = rf"^{re.escape(title)} +" + " +".join(n[:8] for n in names) + r" \| +total +right"
+    groups = find(header + row * len(THINGS), text)
+    rows = [groups[i:i + len(THINGS) + 3] for i in range(0, len(groups), len(THINGS) + 3)]
+    assert [r[0] for r in rows] == names
+    counts = np.array([[int(v) for v in r[1:len(THINGS) + 1]] for r in rows])
+    totals, right = np.array([int(r[-2]) for r in rows]), np.array([float(r[-1]) for r in rows])
+    rate, pixels, uniform, chance = find(rf"^{re.escape(title)}: right shape {NUMBER} of (\d+) pixels; chance {NUMBER} "
+                                         rf"\(1/{len(THINGS)}\), {NUMBER} for its mix of predicted classes$", text)
+    return counts, totals, right, (float(rate), int(pixels), float(uniform), float(chance))
+
+
+def test_lesson_07_texture_names_stuff_not_shapes_and_labels_merge_instances(shared_out):
+    """The per-class IU table, the confusion among the thing classes (texture baseline and FCN-8s) and the
+    instance counts, each re-read and checked against the others and against the validation scenes. After
+    the quick run's 6 epochs FCN-8s names no shape reliably (it may call every thing one class), so the quick
+    run checks the texture half of the first claim, and that the claim line says what its numbers say."""
+    from minisegnet.metrics import count_instances  # (here, to keep this test's imports with it)
+
     out = run_lesson("07_things_vs_stuff.py", shared_out)
     for title in ("texture + linear", "FCN-8s"):
         iou, stuff_mean, things_mean = per_class_row(title, out)
         assert stuff_mean == pytest.approx(np.nanmean(iou[list(STUFF)]), abs=0.01)
         assert things_mean == pytest.approx(np.nanmean(iou[list(THINGS)]), abs=0.01)
-    iou, stuff, things = per_class_row("texture + linear", out)
-    claim = find(r"mean IU ([\d.]+) on stuff vs ([\d.]+) on things; FCN-8s on things ([\d.]+)\): (\w+)", out)
-    assert (float(claim[0]), float(claim[1]), float(claim[2])) == (stuff, things, per_class_row("FCN-8s", out)[2])
-    # the claim, by the lesson's own test: stuff more than twice as well as things, and a stuff mean IU over 0.4
-    assert stuff > 2 * things and stuff > 0.4 and claim[3] == "yes"
+    _, val = train_val_split(96, VAL_SCENES, size=SIZE, seed=0)
+    shapes = {}
+    for title in ("texture + linear", "FCN-8s"):
+        counts, totals, right, (rate, pixels, uniform, chance) = thing_confusion(title, out)
+        assert (counts.sum(axis=1) == totals).all() and counts.sum() == pixels  # rows sum to their totals
+        # a row holds the pixels of that class predicted as some thing: at most all of the class's pixels
+        assert all(total <= (val.labels == t).sum() for t, total in zip(THINGS, totals))
+        for row, total, share, k in zip(counts, totals, right, range(len(THINGS))):
+            assert np.isnan(share) if total == 0 else share == pytest.approx(row[k] / total, abs=0.005)
+        assert rate == pytest.approx(np.trace(counts) / pixels, abs=0.005) and uniform == pytest.approx(1 / len(THINGS),
+                                                                                                        abs=0.005)
+        assert chance == pytest.approx((counts.sum(axis=1) * counts.sum(axis=0)).sum() / pixels ** 2, abs=0.005)
+        shapes[title] = (rate, chance)
+    _, stuff, things = per_class_row("texture + linear", out)
+    claim = find(rf"^claim: texture histograms tell stuff apart but not the shape of things, FCN-8s names the shape "
+                 rf"\(texture: stuff mean IU {NUMBER}, things {NUMBER}, right shape {NUMBER} vs chance {NUMBER}; "
+                 rf"FCN-8s right shape {NUMBER} vs chance {NUMBER}\): (yes|NO)$", out)
+    (texture_rate, texture_chance), (fcn_rate, fcn_chance) = shapes["texture + linear"], shapes["FCN-8s"]
+    assert tuple(map(float, claim[:6])) == (stuff, things, texture_rate, texture_chance, fcn_rate, fcn_chance)
+    # the claim, by the numbers above: stuff well segmented (over 0.4, more than twice the things), the texture
+    # baseline's right-shape rate within 0.1 of chance for its mix, FCN-8s's more than 1/5 above chance for its
+    # own mix and above the baseline's
+    texture_half = stuff > 0.4 and stuff > 2 * things and abs(texture_rate - texture_chance) < 0.1
+    assert claim[6] == ("yes" if texture_half and fcn_rate > fcn_chance + 0.2 and fcn_rate > texture_rate else "NO")
+    assert texture_half
+    # instances: the things are the generator's (distinct ids), the merges count_instances's
+    objects, regions, merged, scenes = map(int, find(
+        r"^instances in the \d+ validation scenes: (\d+) things \(the generator's instance maps\); the semantic labels "
+        r"show (\d+) connected thing regions; (\d+) things share a region with another thing of their class "
+        r"\(in (\d+) scenes\)$", out))
+    counts = [count_instances(labels, ids, THINGS) for labels, ids in zip(val.labels, val.instances)]
+    assert objects == sum(len(np.unique(ids[ids > 0])) for ids in val.instances)
+    assert (regions, merged, scenes) == (sum(c.regions for c in counts), sum(c.merged for c in counts),
+                                         sum(c.merged > 0 for c in counts))
+    verdict = find(rf"^claim: semantic labels do not separate instances \({merged} of {objects} things share a region "
+                   r"with another thing of their class\): (yes|NO)$", out)[0]
+    assert verdict == "yes" and merged > 0  # the claim: some things share their region with another of their class
     assert_png(shared_out / "07_things_vs_stuff.png", 1000, 820)  # plot_segmentations: 5 scenes, 4 rows
+    assert_png(shared_out / "07_instances.png", 720, round(100 * (2.75 * 2 + 0.9)))  # plot_instances: 2 scenes
 
 
 def test_lesson_08_fcn32s_and_fcn8s_by_distance_to_a_boundary(shared_out):
@@ -234,43 +317,82 @@ def test_lesson_08_fcn32s_and_fcn8s_by_distance_to_a_boundary(shared_out):
     assert_png(shared_out / "08_fcn32s_resolution.png", 1050, 760)
 
 
-def test_lesson_11_dilation_keeps_stride_8_and_costs_memory(shared_out):
+def test_lesson_11_dilation_against_its_controls_and_its_memory(shared_out):
+    """The table's structure is checked exactly (fields and strides follow from the layers); the claims must be
+    the verdicts of the printed numbers. After the quick run's 6 epochs the controls can beat the weak deep nets,
+    so only the claims a quick run can show are asserted as yes: dilation keeps stride 8 with the largest field,
+    and its stages 4-5 cost more memory."""
     out = run_lesson("11_dilated_convolution.py", shared_out)
-    stages = [tuple(map(int, row)) for row in table(
-        r"^   (\d) +r = +(\d+), S = +(\d+) +r = +(\d+), S = +(\d+)$", out, 5)]
-    for stage, r32, s32, r_dilated, s_dilated in stages:
-        assert s32 == 2 ** stage and s_dilated == 2 ** min(stage, 3)  # pooling halves the map; dilation does not
-        assert r_dilated >= r32  # and the field still grows at least as fast
-    # boundary accuracy, the third column of the validation table
-    accuracy = {"fcn32s": find(r"^   FCN-32s \(subsampling\) +[\d.]+ +[\d.]+ +([\d.]+)", out)[0],
-                "dilated": find(r"^   dilated \(DeepLab\) +[\d.]+ +[\d.]+ +([\d.]+)", out)[0]}
-    memory = {int(size): (float(a), float(b), float(ratio)) for size, a, b, ratio in table(
-        r"^ +(\d+)x\d+ +([\d.]+) MiB +([\d.]+) MiB +([\d.]+)$", out, 3)}
-    for size, (subsampled, dilated, ratio) in memory.items():
-        if subsampled >= 1:  # (the 64x64 row's MiB have too few digits to recompute the ratio)
-            assert ratio == pytest.approx(dilated / subsampled, abs=0.01)
-    claim = find(r"keeps stride (\d+) \(vs (\d+)\) with a receptive field of (\d+) px \(vs (\d+)\), is more accurate "
-                 r"near boundaries \(([\d.]+) vs ([\d.]+)\), and pays ([\d.]+)x the feature-map memory: (\w+)", out)
-    assert tuple(map(int, claim[:4])) == (stages[-1][4], stages[-1][2], stages[-1][3], stages[-1][1])
-    assert claim[4:6] == (accuracy["dilated"], accuracy["fcn32s"])
-    assert float(claim[6]) == pytest.approx(memory[256][2], abs=0.05)
-    assert float(accuracy["dilated"]) > float(accuracy["fcn32s"]) and memory[256][2] > 1 and claim[7] == "yes"
-    maps = find(r"stage-5 map for a 64x64 image: FCN-32s \(subsampling\) \((\d+), \d+\), dilated \(DeepLab\) \((\d+), \d+\)",
-                out)
-    assert (int(maps[0]), int(maps[1])) == (SIZE // stages[-1][2], SIZE // stages[-1][4])
-    assert_png(shared_out / "11_dilated_convolution.png", 1000, 820)
+    rows = {title: tuple(float(v) for v in values) for title, *values in table(
+        r"^(no pooling, no dilation|shallow \(stages 1-3\)|FCN-32s|FCN-8s \(skips\)|dilated \(DeepLab\)) +(\d+) +(\d+) +"
+        + " +".join([NUMBER] * 5) + "$", out, 5)}
+    # r and S from the layers: 9 convolutions and no pooling: 19 px at stride 1; three stages: 36 px at stride 8;
+    # five stages: 124 px, stride 32 for FCN-32s, 8 through the skips of FCN-8s; dilation 2 and 4 grows it to 164
+    assert {title: values[:2] for title, values in rows.items()} == {
+        "no pooling, no dilation": (19, 1), "shallow (stages 1-3)": (36, 8), "FCN-32s": (124, 32),
+        "FCN-8s (skips)": (124, 8), "dilated (DeepLab)": (164, 8)}
+    r, stride, miou, things, boundary, mib, late = range(7)
+    nopool, shallow, f32, f8, d = (rows[t] for t in ("no pooling, no dilation", "shallow (stages 1-3)", "FCN-32s",
+                                                     "FCN-8s (skips)", "dilated (DeepLab)"))
+    assert shallow[late] == 0 and nopool[mib] > d[mib] > 0  # no stages 4-5; full resolution everywhere costs most
+    vgg = {name: tuple(map(float, v)) for name, *v in table(
+        rf"^(FCN-8s \(skips\)|dilated \(DeepLab\)) +{NUMBER} MiB in all, +{NUMBER} MiB in stages 4-5$", out, 2)}
+    claims = re.findall(r"^  (.*): (yes|NO)$", out, flags=re.MULTILINE)
+    assert len(claims) == 4
+    small_window, less_semantic, keeps_stride, costs_memory = (answer == "yes" for _, answer in claims)
+    assert claims[0][0].startswith("removing subsampling") and claims[3][0].startswith("not a panacea")
+    assert small_window == (
+        nopool[r] < d[r] and nopool[miou] < d[miou] and nopool[things] < d[things])
+    assert less_semantic == (shallow[things] < d[things])
+    assert keeps_stride == (d[boundary] > f32[boundary] and d[miou] > f32[miou])
+    lesson_ratio, vgg_ratio = map(float, find(r"keep ([\d.]+)x the activation memory of FCN-8s's \(([\d.]+)x", out))
+    assert lesson_ratio == pytest.approx(d[late] / f8[late], abs=0.02)
+    assert vgg_ratio == pytest.approx(vgg["dilated (DeepLab)"][1] / vgg["FCN-8s (skips)"][1], abs=0.02)
+    assert costs_memory and min(lesson_ratio, vgg_ratio) > 1
+    assert_png(shared_out / "11_dilated_convolution.png", 1000, round(100 * 2.05 * 7))
 
 
-def test_lesson_12_crf_improves_boundaries_and_mean_iou(shared_out):
+def test_lesson_12_crf_tuned_on_fresh_scenes_improves_boundaries_and_reports_thin_classes(shared_out):
     out = run_lesson("12_deeplab_crf.py", shared_out)
+    # the tuning table: one row per setting of the grid; the chosen setting is the row of the highest mean IU
+    settings = [tuple(map(float, row)) for row in table(
+        r"^ +" + " +".join([NUMBER] * 4) + "$", out, int(find(r"^tuning: (\d+) settings x", out)[0]))]
+    chosen = tuple(map(float, find(rf"^chosen by mean IU on the tuning scenes: w1 = {NUMBER}, theta_alpha = {NUMBER}, "
+                                   rf"theta_beta = {NUMBER}$", out)))
+    scores = {setting[:3]: setting[3] for setting in settings}
+    assert len(scores) == len(settings) and scores[chosen] == max(scores.values())
+    # the tuning scenes are not the validation scenes: their seed is neither split's (2s, 2s + 1 for --seed 0)
+    assert int(find(r"on the \d+ tuning scenes \(seed (\d+)\)", out)[0]) not in (0, 1)
+
     rows = {title: list(map(float, values)) for title, *values in table(
         r"^(dilated net|dilated net \+ CRF) +" + " +".join([NUMBER] * 7) + "$", out, 2)}
     before, after = rows["dilated net"], rows["dilated net + CRF"]  # pixel, mean acc., mean IU, f.w. IU, 1/3/5 px
-    claim = find(r"within 3 px of boundaries \(([\d.]+) -> ([\d.]+)\) and mean IU \(([\d.]+) -> ([\d.]+)\): (\w+)", out)
-    assert list(map(float, claim[:4])) == [before[5], after[5], before[2], after[2]]
-    assert after[5] > before[5] and after[2] > before[2] and claim[4] == "yes"
-    per_class = re.findall(r"(\w+) ([\d.]+)->([\d.]+)", find(r"^per-class IU before -> after: (.*)$", out)[0])
-    assert [name for name, _, _ in per_class] == [c.name for c in CLASSES]
+    *numbers, verdict = find(rf"^claim: the CRF improves accuracy \(pixel acc. {NUMBER} -> {NUMBER}\), mostly near "
+                             rf"boundaries \(within 3 px {NUMBER} -> {NUMBER}\), and mean IU \({NUMBER} -> {NUMBER}\): "
+                             r"(yes|NO)$", out)
+    assert list(map(float, numbers)) == [before[0], after[0], before[5], after[5], before[2], after[2]]
+    # the verdict follows from the printed numbers (unless a comparison is a tie at their 3 decimals)
+    margins = [after[0] - before[0], (after[5] - before[5]) - (after[0] - before[0]), after[2] - before[2]]
+    if all(abs(m) > 0.0015 for m in margins):
+        assert verdict == ("yes" if all(m > 0 for m in margins) else "NO")
+
+    per_class = {name: (kind, float(b), float(a), float(change)) for name, kind, b, a, change in table(
+        rf"^(\w+) +(stuff|thing|thing \(thin\)) +{NUMBER} +{NUMBER} +([+-](?:[\d.]+|nan))$", out, len(CLASSES))}
+    assert list(per_class) == [c.name for c in CLASSES]
+    assert {name for name, (kind, *_) in per_class.items() if kind == "thing (thin)"} == {"ring", "pole"}
+    for name, (kind, b, a, change) in per_class.items():
+        assert kind.startswith(CLASSES[[c.name for c in CLASSES].index(name)].kind)
+        assert change == pytest.approx(a - b, abs=0.0015, nan_ok=True)
+    for group, members in (("stuff", STUFF), ("things", THINGS)):
+        b, a = map(float, find(rf"^{group} \(mean\) +{NUMBER} +{NUMBER} +[+-](?:[\d.]+|nan)$", out))
+        assert b == pytest.approx(np.nanmean([per_class[CLASSES[i].name][1] for i in members]), abs=0.0015)
+        assert a == pytest.approx(np.nanmean([per_class[CLASSES[i].name][2] for i in members]), abs=0.0015)
+    *thin, kept = find(rf"^thin structures: the CRF keeps them \(IU ring {NUMBER} -> {NUMBER}, pole {NUMBER} -> "
+                       rf"{NUMBER}\): (yes|NO)$", out)
+    assert list(map(float, thin)) == [*per_class["ring"][1:3], *per_class["pole"][1:3]]
+    changes = [float(a) - float(b) for b, a in (thin[:2], thin[2:])]
+    if all(abs(c) > 0.0015 for c in changes):  # a change within the rounding could go either way
+        assert kept == ("yes" if all(c > 0 for c in changes) else "NO")
     assert_png(shared_out / "12_deeplab_crf.png", 1000, 820)
 
 

@@ -7,6 +7,8 @@
   apart: a network needs a receptive field that covers the whole object.
 * Poles and rings are **thin** (6 pixels: a fifth of a stride-32 output cell), so output resolution matters.
 * Stuff pixels dominate and things are small: the **heavy class imbalance** of real data.
+* Things are countable and the generator knows each one: an **instance map** (one id per thing)
+  comes with every scene, while the semantic labels merge two touching things of one class.
 
 Deterministic from a seed, no downloads: a few hundred 64x64 images take well under a second.
 Images are (3, H, W) float32 in [0, 1]; labels (H, W) int64; optionally a one-pixel band around
@@ -143,29 +145,38 @@ def boundary_band(labels):
     return band
 
 
-def render_scene(rng, size=64, max_things=4, ignore_boundary=False):
-    """One image (3, size, size) float32 and its labels (size, size) int64."""
+def render_scene(rng, size=64, max_things=4, ignore_boundary=False, instances=False):
+    """One image (3, size, size) float32 and its labels (size, size) int64; with ``instances=True``
+    also its instance map (size, size) int64: 0 on stuff, k on the pixels of the k-th thing drawn
+    (k = 1, 2, ...), later things covering earlier ones as in the labels. The semantic labels give
+    two touching things of one class one label, so they cannot tell them apart; the instance map can.
+    It is bookkeeping only: it draws no random numbers, so image and labels are the same either way,
+    and ``ignore_boundary`` does not touch it (an ignored boundary pixel keeps its thing's id)."""
     present = rng.choice(STUFF, size=rng.integers(2, len(STUFF) + 1), replace=False)
     fields = np.stack([smooth_field(rng, size) for _ in present])
     labels = np.asarray(present)[fields.argmax(axis=0)].astype(np.int64)
+    instance_map = np.zeros((size, size), dtype=np.int64)
     image = np.zeros((3, size, size))
     for kind in present:
         region = labels == kind
         image[:, region] = stuff_texture(kind, rng, size)[:, region]
-    for _ in range(rng.integers(1, max_things + 1)):
+    for number in range(1, rng.integers(1, max_things + 1) + 1):
         kind = int(rng.choice(THINGS))
         mask = thing_mask(kind, rng, size)
         image[:, mask] = thing_appearance(rng, size)[:, mask]
         labels[mask] = kind
+        instance_map[mask] = number
     if ignore_boundary:
         labels[boundary_band(labels)] = IGNORE_INDEX
-    return np.clip(image, 0, 1).astype(np.float32), labels
+    image = np.clip(image, 0, 1).astype(np.float32)
+    return (image, labels, instance_map) if instances else (image, labels)
 
 
 class ThingsAndStuff:
     """A fixed set of ``n`` rendered scenes, indexable as (image, labels) pairs.
 
-    images (n, 3, size, size) float32, labels (n, size, size) int64, classes: the class table.
+    images (n, 3, size, size) float32, labels (n, size, size) int64, instances (n, size, size) int64
+    (each scene's instance map, see ``render_scene``), classes: the class table.
     ``cache_dir`` stores the arrays as .npz and reloads them on the next run.
     """
 
@@ -185,15 +196,17 @@ class ThingsAndStuff:
             path = os.path.join(cache_dir, name)
         if path is not None and os.path.exists(path):
             with np.load(path) as data:
-                self.images, self.labels = data["images"], data["labels"]
-            return
+                if "instances" in data:  # (a cache written before instance maps existed is rendered again)
+                    self.images, self.labels, self.instances = data["images"], data["labels"], data["instances"]
+                    return
         rng = np.random.default_rng(seed)
-        scenes = [render_scene(rng, size, max_things, ignore_boundary) for _ in range(n)]
+        scenes = [render_scene(rng, size, max_things, ignore_boundary, instances=True) for _ in range(n)]
         self.images = np.stack([s[0] for s in scenes])
         self.labels = np.stack([s[1] for s in scenes])
+        self.instances = np.stack([s[2] for s in scenes])
         if path is not None:
             from ..nn.module import save_npz_atomic
-            save_npz_atomic(path, {"images": self.images, "labels": self.labels})
+            save_npz_atomic(path, {"images": self.images, "labels": self.labels, "instances": self.instances})
 
     def __len__(self):
         return self.n
