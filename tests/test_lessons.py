@@ -132,8 +132,30 @@ def test_lesson_06_pixel_accuracy_flatters_a_model_that_never_predicts_a_thing(t
     assert never["things"] == 0 and never["mean_acc"] <= 4 / 9 and never["mean_iou"] <= 4 / 9
     # one class everywhere: that class is all right, the eight others all wrong
     assert scores["one class everywhere"]["mean_acc"] == pytest.approx(1 / 9, abs=5e-4)
-    assert weighted["things"] > plain["things"]  # class weights pull the rare things up
-    assert_png(tmp_path / "06_metrics_and_imbalance.png", 1100, 418)
+    # per class, plain -> weighted: the things' mean accuracy of the summary is the mean of the thing rows
+    per_class = {name: tuple(map(float, values)) for name, *values in table(
+        rf"^(\w+) +(?:stuff|thing) +{NUMBER} +{NUMBER} -> {NUMBER} +{NUMBER} -> {NUMBER}$", out, len(CLASSES))}
+    thing_rows = [per_class[CLASSES[c].name] for c in THINGS]
+    assert np.mean([row[1] for row in thing_rows]) == pytest.approx(plain["things"], abs=2e-3)
+    assert np.mean([row[2] for row in thing_rows]) == pytest.approx(weighted["things"], abs=2e-3)
+    raised, total, names, verdict = find(r"raise the accuracy \(recall\) of the rare things, (\d+)/(\d+) thing classes "
+                                         r"\((.*)\): (\w+)$", out)
+    assert int(total) == len(THINGS) and int(raised) == sum(row[2] > row[1] for row in thing_rows)
+    assert verdict == ("yes" if weighted["things"] > plain["things"] else "NO")
+    # intersection over union of one object: the counts add up and give the IU the metrics compute
+    truth, guess, inter, union, iou, from_metrics = find(
+        rf"\|truth\| (\d+), \|prediction\| (\d+), \|intersection\| (\d+), \|union\| (\d+): IU = {NUMBER} "
+        rf"\(SegmentationMetrics on this scene: {NUMBER}\)", out)
+    truth, guess, inter, union = map(int, (truth, guess, inter, union))
+    assert union == truth + guess - inter and inter <= min(truth, guess)
+    assert float(iou) == pytest.approx(inter / union, abs=5e-4) and iou == from_metrics
+    pixel_gap, iou_gap, verdict = find(rf"puts 'never a thing' {NUMBER} below FCN-8s, mean IU {NUMBER} below: (\w+)$", out)
+    assert float(pixel_gap) == pytest.approx(plain["pixel"] - never["pixel"], abs=1.5e-3)
+    assert float(iou_gap) == pytest.approx(plain["mean_iou"] - never["mean_iou"], abs=1.5e-3)
+    assert verdict == ("yes" if float(iou_gap) > max(float(pixel_gap), 0) else "NO")
+    assert weighted["things"] > plain["things"]  # class weights pull the rare things up, even after 6 epochs
+    assert_png(tmp_path / "06_metrics_and_imbalance.png", 1430, 418)
+    assert_png(tmp_path / "06_intersection_over_union.png", 1100, 270)
 
 
 def test_lesson_04_top_patches_one_per_scene_and_the_depth_trend_against_chance(shared_out):
@@ -422,12 +444,30 @@ def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(shared_out):
     cached = checkpoints(shared_out) if (shared_out / "models").exists() else {}
     out = run_lesson("10_skip_connections.py", shared_out)
     rows = {name: list(map(float, values)) for name, *values in table(
-        r"^(fcn32s|fcn16s|fcn8s) +" + " +".join([NUMBER] * 7) + "$", out, 3)}
-    # pixel acc., mean acc., mean IU, f.w. IU, boundary acc., train loss, train s
+        r"^(fcn32s|fcn16s|fcn8s) +" + " +".join([NUMBER] * 8) + "$", out, 3)}
+    # pixel acc., mean acc., mean IU, f.w. IU, boundary acc., right shape, train loss, train s
     claim = find(r"FCN-8s beats FCN-32s near boundaries \(([\d.]+) vs ([\d.]+)\) and in mean IU \(([\d.]+) vs ([\d.]+)\): "
                  r"(\w+)", out)
     assert list(map(float, claim[:4])) == [rows["fcn8s"][4], rows["fcn32s"][4], rows["fcn8s"][2], rows["fcn32s"][2]]
     assert rows["fcn8s"][4] > rows["fcn32s"][4] and rows["fcn8s"][2] > rows["fcn32s"][2] and claim[4] == "yes"
+    # right shape: the claim line repeats the table (FCN-32s may label no thing at all: NaN, said in words)
+    shape8, shape32, verdict = find(r"names the right shape of a thing more often than FCN-32s \(([\d.]+) vs (.+)\): (\w+)$",
+                                    out)
+    assert float(shape8) == rows["fcn8s"][5]
+    if np.isnan(rows["fcn32s"][5]):
+        assert shape32 == "it labels no thing pixel as a thing" and verdict == ("yes" if float(shape8) > 0 else "NO")
+    else:
+        assert float(shape32) == rows["fcn32s"][5] and verdict == ("yes" if float(shape8) > float(shape32) else "NO")
+    # the red arrows: per-stage gradient norms, open vs blocked; the ratio column and the claim agree with them;
+    # stage 5 feeds no skip, so its gradient is the same either way (exactly: the same values flow through it)
+    stages = {int(k): (float(a), float(b), float(r)) for k, a, b, r in table(
+        rf"^ +([1-5]) +{NUMBER} +{NUMBER} +{NUMBER}$", out, 5)}
+    for a, b, ratio in stages.values():
+        assert ratio == pytest.approx(a / b, abs=0.01 + 0.01 * ratio)
+    assert stages[5][0] == stages[5][1]
+    g3, g4, g5, verdict = find(r"stage 3 x([\d.]+), stage 4 x([\d.]+)\) and stage 5 gets the same \(x([\d.]+)\): (\w+)$", out)
+    assert (float(g3), float(g4), float(g5)) == (stages[3][2], stages[4][2], stages[5][2])
+    assert verdict == ("yes" if min(stages[3][2], stages[4][2]) > 1 else "NO")
     assert_png(shared_out / "10_skip_connections.png", 1000, 1025)  # 5 scenes, image + truth + 3 nets
     # models train once: what earlier lessons cached was loaded, not trained again, and a second run
     # of the lesson trains nothing and prints the same table
@@ -437,6 +477,6 @@ def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(shared_out):
     again = run_lesson("10_skip_connections.py", shared_out)
     assert checkpoints(shared_out) == trained
     rows_again = {name: list(map(float, values)) for name, *values in table(
-        r"^(fcn32s|fcn16s|fcn8s) +" + " +".join([NUMBER] * 7) + "$", again, 3)}
-    assert {name: values[:-1] for name, values in rows_again.items()} == {
-        name: values[:-1] for name, values in rows.items()}  # all but the seconds
+        r"^(fcn32s|fcn16s|fcn8s) +" + " +".join([NUMBER] * 8) + "$", again, 3)}
+    np.testing.assert_equal({name: values[:-1] for name, values in rows_again.items()},
+                            {name: values[:-1] for name, values in rows.items()})  # all but the seconds (NaN == NaN)
