@@ -3,67 +3,84 @@
 Before skip connections, Farabet, Couprie, Najman & LeCun gave a scene-labelling convnet context
 by running the *same* network (shared weights) on the image at several scales: on the half-size
 image every unit sees twice as much of the scene, in input pixels. The score maps are resized to
-the input and combined (``models.PyramidFCN``: summed, then trained end to end).
+the input and combined (``models.PyramidFCN``: summed, then trained end to end). Their single-scale
+net saw 46 px of a 320-px scene: a window far smaller than the objects.
 
-We compare a two-scale pyramid of our FCN-8s (scales 1 and 1/2) with the FCN-8s alone, trained
-the same way: their receptive fields per branch (from the layers: the half-size branch enters as
-a 2x2 average pooling), accuracy, and the cost of the extra pass.
+A pyramid helps when the objects are larger than what one scale of the net sees. So this lesson
+sets up that case: 128x128 scenes, where a thing spans 38-56 px, and the shallow net of lesson 11
+(stages 1-3: r = 36 px, too small to take in a whole object). We compare it alone with a two-scale
+pyramid of it (scales 1 and 1/2; the half-size branch enters the receptive-field arithmetic as a
+2x2 average pooling, so it sees 72 px), trained the same way: their receptive fields per branch,
+accuracy on things and on stuff, whether they name the right shape, and the cost of the extra pass.
 
     python lessons/09_image_pyramids.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 
-Library code to read alongside: minisegnet/models.py (PyramidFCN), minisegnet/inspect.py.
+Library code to read alongside: minisegnet/models.py (PyramidFCN, ShallowFCN), minisegnet/inspect.py.
 """
 import os
 import time
 
 from _lesson import lesson_arguments, lesson_data, trained_model  # first: command line, output folder, off-screen figures
 
-from minisegnet.data import THINGS, normalise  # noqa: E402
+import numpy as np  # noqa: E402
+
+from minisegnet.data import STUFF, THINGS, normalise  # noqa: E402
 from minisegnet.figures import plot_segmentations  # noqa: E402
 from minisegnet.inspect import receptive_field  # noqa: E402
+from minisegnet.metrics import right_shape_rate  # noqa: E402
 from minisegnet.train import evaluate, predict  # noqa: E402
 
 args = lesson_arguments("Lesson 9: image pyramids", quick="small runs, seconds")
 started = time.perf_counter()
-data = lesson_data(args)
-NAMES = {"fcn8s": "FCN-8s, one scale", "pyramid": "FCN-8s pyramid (1, 1/2)"}
+SIZE = 128
+data = lesson_data(args, size=SIZE)  # 300 training scenes of 128x128 (as many pixels as 1200 of 64x64), 60 validation
+NAMES = {"shallow": "shallow net, one scale", "pyramid_shallow": "shallow net, scales 1 and 1/2"}
 models = {name: trained_model(name, args, data) for name in NAMES}
+print(f"data: {len(data.train)} training and {len(data.val)} validation scenes of {SIZE}x{SIZE}; "
+      + "; ".join(f"{NAMES[n]}: {models[n][2]}" for n in NAMES))
 
 # --- 1. What each branch sees -------------------------------------------------------------------
-print("1. receptive field r and stride S of every score branch, in input pixels:")
-fields = {branch: rows[-1] for branch, rows in receptive_field(models["pyramid"][0]).items()}
+print("\n1. receptive field r and stride S of every score branch, in input pixels:")
+fields = {branch: rows[-1] for branch, rows in receptive_field(models["pyramid_shallow"][0]).items()}
 for branch, row in fields.items():
     print(f"   {branch:48s} r = {row.size:4d}, S = {row.jump:3d}")
-full = [row for branch, row in fields.items() if branch.startswith("scale 1.0")]
-half = [row for branch, row in fields.items() if branch.startswith("scale 0.5")]
-largest_full, largest_half = max(r.size for r in full), max(r.size for r in half)
+largest_full = max(row.size for branch, row in fields.items() if branch.startswith("scale 1.0"))
+largest_half = max(row.size for branch, row in fields.items() if branch.startswith("scale 0.5"))
+heights = [int((ids == k).any(axis=1).sum()) for ids in data.val.instances for k in np.unique(ids[ids > 0])]
+print(f"   a thing in the validation scenes spans {np.median(heights):.0f} px from top to bottom (median of "
+      f"{len(heights)})")
 
 # --- 2. Accuracy after the same training ------------------------------------------------------------
-print(f"\n2. validation after {data.epochs} epochs each:")
-print(f"   {'':26s} {'pixel acc.':>10s} {'mean IU':>8s} {'things IU':>10s} {'boundary acc.':>14s} {'train s':>8s}")
-scores = {}
+print(f"\n2. validation after {data.epochs} epochs each (right shape: of the thing pixels labelled as some thing, "
+      "the share labelled the right one):")
+print(f"   {'':30s} {'mean IU':>8s} {'stuff IU':>9s} {'things IU':>10s} {'right shape':>12s} {'ms / scene':>11s}")
+rows = {}
 for name, title in NAMES.items():
-    model, _, training = models[name]
-    s = scores[name] = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std,
-                                boundary_width=3)
-    things = sum(s["per_class_iou"][c] for c in THINGS) / len(THINGS)
-    print(f"   {title:26s} {s['pixel_accuracy']:>10.3f} {s['mean_iou']:>8.3f} {things:>10.3f} "
-          f"{s['boundary_accuracy']:>14.3f} {training.seconds:>8.1f}")
-
-if largest_full >= data.val.images.shape[-1]:
-    print(f"   (on {data.val.images.shape[-1]}-px scenes the one-scale net's deepest branch already sees {largest_full} px, "
-          "the whole scene, so the half scale has little context to add; Farabet et al.'s single-scale net saw "
-          "46 px of 320-px scenes)")
+    model = models[name][0]
+    t0 = time.perf_counter()
+    s = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
+    ms = 1000 * (time.perf_counter() - t0) / len(data.val)
+    rows[name] = dict(miou=s["mean_iou"], stuff=float(np.nanmean(s["per_class_iou"][list(STUFF)])),
+                      things=float(np.nanmean(s["per_class_iou"][list(THINGS)])),
+                      shape=right_shape_rate(s["confusion"], THINGS), ms=ms)
+    r = rows[name]
+    print(f"   {title:30s} {r['miou']:>8.3f} {r['stuff']:>9.3f} {r['things']:>10.3f} {r['shape']:>12.3f} {ms:>11.1f}")
 
 count = 5
 images = data.val.images[:count]
-predictions = [(f"{title}\nmean IU {scores[name]['mean_iou']:.2f}",
+predictions = [(f"{title}\nmean IU {rows[name]['miou']:.2f}",
                 predict(models[name][0], normalise(images, data.mean, data.std), device=args.device).argmax(axis=1))
                for name, title in NAMES.items()]
 figure = plot_segmentations(images, data.val.labels[:count], predictions, os.path.join(args.out, "09_image_pyramids.png"),
-                            "Image pyramid: the same weights on the image at scales 1 and 1/2")
+                            f"Five {SIZE}x{SIZE} validation scenes: the shallow net (r = {largest_full} px) alone "
+                            f"and as a pyramid (1, 1/2)")
 
+one, pyramid = rows["shallow"], rows["pyramid_shallow"]
 print(f"\nclaim: with the same weights, the half-scale branch sees {largest_half} px of the input where the full-scale "
-      f"one sees {largest_full} px: {'yes' if largest_half > largest_full else 'NO'}; mean IU pyramid "
-      f"{scores['pyramid']['mean_iou']:.3f} vs one scale {scores['fcn8s']['mean_iou']:.3f}")
+      f"one sees {largest_full} px: {'yes' if largest_half > largest_full else 'NO'}")
+print(f"claim: that context helps where the objects are larger than one scale's window: things IU "
+      f"{pyramid['things']:.3f} vs {one['things']:.3f}, right shape {pyramid['shape']:.3f} vs {one['shape']:.3f}: "
+      f"{'yes' if pyramid['things'] > one['things'] and pyramid['shape'] > one['shape'] else 'NO'}")
+print(f"(the price: {pyramid['ms'] / one['ms']:.2f}x the time per scene; stuff IU {pyramid['stuff']:.3f} vs "
+      f"{one['stuff']:.3f})")
 print(f"figure: {figure}; total {time.perf_counter() - started:.0f} s")

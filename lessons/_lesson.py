@@ -13,7 +13,12 @@ machines without a screen.
 
 trains a model with the lessons' recipe, or loads it from OUT/models/ when an earlier lesson (or
 an earlier run) already trained it, so lesson 4 reuses lesson 10's FCN-8s, lesson 12 lesson 11's
-dilated net, and so on. Run this file to train the whole zoo at once and see what each net reaches:
+dilated net, and so on. Lesson 13's two nets learn from other labels of the same scenes:
+
+    model, history, training = trained_model("fcn8s", args, data, labels="band_ignored")
+    scored, names = lesson_labels(data, "rare_merged")   # the data and class names such a net learns
+
+Run this file to train the whole zoo at once and see what each net reaches:
 
     python lessons/_lesson.py [--quick] [--out DIR] [--seed S]
 """
@@ -27,7 +32,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import minisegnet as msn  # noqa: E402
-from minisegnet.data import channel_statistics, train_val_split  # noqa: E402
+from minisegnet.data import (CLASSES, STUFF, Relabelled, ThingsAndStuff, channel_statistics,  # noqa: E402
+                             merge_classes, train_val_split)
 from minisegnet.models import build_model  # noqa: E402
 from minisegnet.train import fit  # noqa: E402
 
@@ -52,8 +58,16 @@ BATCH_SIZE, LR = 4, 0.005  # Adam, the poly schedule (lr * (1 - step / steps) **
 #             (the full recipe only; --quick trains every net alike)
 CROPS = {"nopool": 24}
 FULL_RECIPE_EPOCHS = {"texture": 2, "nopool": 4}
-ZOO = (("fcn32s", None), ("fcn16s", None), ("fcn8s", None), ("fcn8s", "median"), ("dilated", None),
-       ("pyramid", None), ("shallow", None), ("nopool", None))  # (name, class weights): every net a lesson trains
+# Nets that learn from other labels of the same training scenes, with the same recipe (lesson 13):
+#   band_ignored  the band around every thing (data.boundary_band, about 8% of the pixels) labelled 255 in the
+#                 training labels, so the loss skips it, as PASCAL VOC marks it; validation keeps the full labels
+#   rare_merged   the three thing classes with the fewest training pixels (RARE) merged into one class "other"
+#                 (data.merge_classes), in the training and validation labels: 7 classes instead of 9
+RARE = ("triangle", "ring", "pole")
+ZOO = (("fcn32s", None, None), ("fcn16s", None, None), ("fcn8s", None, None), ("fcn8s", "median", None),
+       ("dilated", None, None), ("pyramid", None, None), ("shallow", None, None), ("nopool", None, None),
+       ("fcn8s", None, "band_ignored"), ("fcn8s", None, "rare_merged"))
+# (name, class weights, training labels): every net a lesson trains
 
 
 def lesson_arguments(description, quick="a reduced version that runs in seconds"):
@@ -68,12 +82,31 @@ def lesson_arguments(description, quick="a reduced version that runs in seconds"
     return args
 
 
-def lesson_data(args):
-    """1200 training and 60 validation 64x64 scenes (96 / 24 with --quick) and the training length."""
+def lesson_data(args, size=64):
+    """1200 training and 60 validation size x size scenes (96 / 24 with --quick) and the training length.
+    Scenes of another size than 64 (lesson 9's 128) come in a quarter of the number per 64 px of side
+    squared, so a net sees about as many pixels as with the standard scenes."""
     n_train, n_val, epochs = (QUICK_N_TRAIN, QUICK_N_VAL, QUICK_EPOCHS) if args.quick else (N_TRAIN, N_VAL, EPOCHS)
-    train_set, val_set = train_val_split(n_train, n_val, size=64, seed=args.seed)
+    n_train = max(1, n_train * 64 * 64 // (size * size))
+    train_set, val_set = train_val_split(n_train, n_val, size=size, seed=args.seed)
     mean, std = channel_statistics(train_set)
     return LessonData(train_set, val_set, mean, std, epochs)
+
+
+def lesson_labels(data, labels=None):
+    """(data, class names) for a net that learns from ``labels``: None, the plain labels (``data`` itself);
+    "band_ignored", the same training scenes with their boundary band labelled 255 (validation unchanged);
+    "rare_merged", the RARE classes merged into "other" in the training and validation labels."""
+    names = tuple(c.name for c in CLASSES)
+    if labels is None:
+        return data, names
+    if labels == "band_ignored":  # the generator draws no extra random numbers for the band: same images
+        train = ThingsAndStuff(len(data.train), data.train.size, seed=data.train.seed, ignore_boundary=True)
+        return data._replace(train=train), names
+    if labels == "rare_merged":
+        lookup, names = merge_classes(names, RARE)
+        return data._replace(train=Relabelled(data.train, lookup), val=Relabelled(data.val, lookup)), names
+    raise ValueError(f"lesson_labels: labels must be None, 'band_ignored' or 'rare_merged', got {labels!r}")
 
 
 class Training(namedtuple("Training", "seconds loaded")):
@@ -85,20 +118,26 @@ class Training(namedtuple("Training", "seconds loaded")):
         return f"loaded from cache (trained in {self.seconds:.0f} s)" if self.loaded else f"trained in {self.seconds:.0f} s"
 
 
-def model_folder(name, args, data, class_weights=None):
-    """OUT/models/<name>[_weighted]_<recipe tag>_n<N>_e<epochs>_s<seed>: one folder per net, recipe and seed."""
-    label = name + ("_weighted" if class_weights is not None else "")
+def model_folder(name, args, data, class_weights=None, labels=None):
+    """OUT/models/<name>[_weighted]_<recipe tag>[_px<size>]_n<N>_e<epochs>_s<seed>: one folder per net, recipe,
+    scene size (when not 64) and seed; <labels> names the training labels of lesson 13's nets (lesson_labels)."""
+    label = name + ("_weighted" if class_weights is not None else "") + (f"_{labels}" if labels else "")
     epochs = data.epochs if args.quick else FULL_RECIPE_EPOCHS.get(name, data.epochs)
-    return os.path.join(args.out, "models", f"{label}_{RECIPE_TAG}_n{len(data.train)}_e{epochs}_s{args.seed}"), epochs
+    size = data.train.images.shape[-1]
+    pixels = "" if size == 64 else f"_px{size}"  # the standard 64-px scenes keep their folder names
+    return os.path.join(args.out, "models",
+                        f"{label}_{RECIPE_TAG}{pixels}_n{len(data.train)}_e{epochs}_s{args.seed}"), epochs
 
 
-def trained_model(name, args, data, class_weights=None):
+def trained_model(name, args, data, class_weights=None, labels=None):
     """(model, history, Training) for ``build_model(name)`` trained with the lessons' recipe (cross-entropy,
     plain or with ``class_weights`` such as "median"; Adam, lr 0.005 with the poly schedule, batches of 4,
-    random flips), cached in ``model_folder(...)`` and resumed from there."""
+    random flips) on the training labels ``labels`` (see ``lesson_labels``), cached in ``model_folder(...)``
+    and resumed from there."""
+    data, names = lesson_labels(data, labels)
     msn.manual_seed(args.seed)  # the same initialisation whichever lesson trains it first
-    model = build_model(name, 9)
-    run_dir, epochs = model_folder(name, args, data, class_weights)
+    model = build_model(name, len(names))
+    run_dir, epochs = model_folder(name, args, data, class_weights, labels)
     history_file = os.path.join(run_dir, "history.json")
     done_before = 0
     if os.path.exists(history_file):
@@ -112,7 +151,6 @@ def trained_model(name, args, data, class_weights=None):
 
 if __name__ == "__main__":
     # Train (or load) every net of the zoo, in order, and say what each reaches on the validation scenes.
-    from minisegnet.data import THINGS
     from minisegnet.metrics import right_shape_rate
     from minisegnet.train import evaluate
 
@@ -120,15 +158,17 @@ if __name__ == "__main__":
     data = lesson_data(args)
     print(f"recipe {RECIPE_TAG}: {len(data.train)} training scenes x {data.epochs} epochs, batches of {BATCH_SIZE}, "
           f"Adam lr {LR} (poly); {len(data.val)} validation scenes; seed {args.seed}")
-    print(f"{'net':16s} {'train s':>8s} {'train loss':>10s} {'pixel acc.':>10s} {'mean IU':>8s} {'right shape':>11s} "
+    print(f"{'net':24s} {'train s':>8s} {'train loss':>10s} {'pixel acc.':>10s} {'mean IU':>8s} {'right shape':>11s} "
           f"{'boundary acc.':>13s}  how")
     total = 0.0
-    for name, class_weights in ZOO:
-        model, history, training = trained_model(name, args, data, class_weights)
-        s = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
+    for name, class_weights, labels in ZOO:
+        model, history, training = trained_model(name, args, data, class_weights, labels)
+        scored, names = lesson_labels(data, labels)  # the merged net is scored on the merged labels
+        s = evaluate(model, scored.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
+        things = [i for i, class_name in enumerate(names) if class_name not in {CLASSES[c].name for c in STUFF}]
         total += training.seconds
-        label = name + (" weighted" if class_weights else "")
-        print(f"{label:16s} {training.seconds:>8.0f} {history[-1]['train_loss']:>10.3f} {s['pixel_accuracy']:>10.3f} "
-              f"{s['mean_iou']:>8.3f} {right_shape_rate(s['confusion'], THINGS):>11.3f} {s['boundary_accuracy']:>13.3f}"
+        label = name + (" weighted" if class_weights else "") + (f" {labels}" if labels else "")
+        print(f"{label:24s} {training.seconds:>8.0f} {history[-1]['train_loss']:>10.3f} {s['pixel_accuracy']:>10.3f} "
+              f"{s['mean_iou']:>8.3f} {right_shape_rate(s['confusion'], things):>11.3f} {s['boundary_accuracy']:>13.3f}"
               f"  {training}", flush=True)
     print(f"the whole zoo: {total:.0f} s of training ({total / 60:.1f} min)")

@@ -296,6 +296,7 @@ MODELS = {
     "dilated": lambda c, **k: DilatedFCN(c, **k),
     "dilated_context": lambda c, **k: DilatedFCN(c, context=True, **k),
     "pyramid": lambda c, **k: PyramidFCN(c, **k),
+    "pyramid_shallow": lambda c, **k: PyramidFCN(c, base="shallow", **k),
     "shallow": lambda c, **k: ShallowFCN(c, **k),
     "nopool": lambda c, **k: NoPoolingNet(c, **k),
     "texture": lambda c, **k: _texture_baseline(c, **k),

@@ -180,6 +180,12 @@ def test_lesson_04_top_patches_one_per_scene_and_the_depth_trend_against_chance(
         # what even a 6-epoch net shows: a unit's top patches are purer than random units
         assert purity > purity_chance
         stats.append((purity, purity_chance, things, things_chance))
+    # the same channels split by the kind of their most frequent class: the split adds up to the table above
+    kinds = table(r"^stage (\d) +(\d+)/(\d+) +([\d.]+|-) +(\d+)/(\d+) +([\d.]+|-)$", out, len(rows))
+    for (stage, n_stuff, of_stuff, p_stuff, n_thing, of_thing, p_thing), row, (purity, *_) in zip(kinds, rows, stats):
+        assert stage == row[0] and of_stuff == of_thing == row[5] and int(n_stuff) + int(n_thing) == int(row[5])
+        parts = [int(n) * float(p) for n, p in ((n_stuff, p_stuff), (n_thing, p_thing)) if int(n)]
+        assert sum(parts) / int(row[5]) == pytest.approx(purity, abs=0.01)
     purity, purity_chance, things, things_chance = np.array(stats).T
     # the two claims, decided by the table the run printed (the quick net need not say yes)
     specific, objects = find(r"^claim: deeper units are more class-specific \(purity stage 1 < .*\): (yes|NO)\n"
@@ -189,9 +195,10 @@ def test_lesson_04_top_patches_one_per_scene_and_the_depth_trend_against_chance(
         return bool(np.all(np.diff(v) > 0) and v[-1] > chance[-1])
     assert specific == ("yes" if rising(purity, purity_chance) else "NO")
     assert objects == ("yes" if rising(things, things_chance) else "NO")
-    # plot_top_activations: two channels per layer, k crops each
-    assert_png(shared_out / "04_what_units_see.png", round(100 * (1.2 * k + 1.7)),
-               round(100 * (1.45 * 2 * len(rows) + 0.5)))
+    # plot_top_activations: per layer its purest stuff channel, its purest thing channel if any, its median one
+    shown, crops = map(int, find(r"^figure: .*04_what_units_see\.png \((\d+) channels x (\d+) crops\)", out))
+    assert crops == k and 2 * len(rows) <= shown <= 3 * len(rows)
+    assert_png(shared_out / "04_what_units_see.png", round(100 * (1.2 * k + 1.7)), round(100 * (1.45 * shown + 0.5)))
 
 
 def test_lesson_05_covering_part_of_an_object_mislabels_the_rest(shared_out):
@@ -421,15 +428,29 @@ def test_lesson_12_crf_tuned_on_fresh_scenes_improves_boundaries_and_reports_thi
 def test_lesson_09_the_half_scale_branch_sees_twice_as_far(shared_out):
     out = run_lesson("09_image_pyramids.py", shared_out)
     branches = {(scale, name): (int(r), int(s)) for scale, name, r, s in table(
-        r"^   scale (1\.0|0\.5): (.+?) +r = +(\d+), S = +(\d+)$", out, 6)}
-    # the half-size input enters through a 2x2 average pooling: every field and stride doubles, exactly
-    for (scale, name), (r, s) in branches.items():
-        if scale == "1.0":
-            assert branches["0.5", name] == (2 * r, 2 * s)
-    half, full, verdict = find(r"the half-scale branch sees (\d+) px of the input where the full-scale one sees (\d+) px: "
-                               r"(\w+)", out)
-    assert int(full) == max(r for (scale, _), (r, _) in branches.items() if scale == "1.0")
-    assert int(half) == 2 * int(full) and verdict == "yes"
+        r"^   scale (1\.0|0\.5): (.+?) +r = +(\d+), S = +(\d+)$", out, 2)}
+    # the half-size input enters through a 2x2 average pooling: the field and the stride double, exactly
+    (full,), (half,) = ([v for (scale, _), v in branches.items() if scale == s] for s in ("1.0", "0.5"))
+    assert half == (2 * full[0], 2 * full[1]) and full == (36, 8)  # the shallow net: three stages, r 36, stride 8
+    # the scenes are 128x128, and their things are larger than the one-scale window (the lesson's premise)
+    assert find(r"validation scenes of (\d+)x\d+", out)[0] == "128"
+    span, count = map(int, find(r"a thing in the validation scenes spans (\d+) px from top to bottom \(median of (\d+)\)",
+                                out))
+    _, val = train_val_split(6, VAL_SCENES, size=128, seed=0)  # the validation scenes do not depend on n_train
+    heights = [int((ids == k).any(axis=1).sum()) for ids in val.instances for k in np.unique(ids[ids > 0])]
+    assert (span, count) == (round(np.median(heights)), len(heights)) and span > full[0]
+    half_r, full_r, verdict = find(r"the half-scale branch sees (\d+) px of the input where the full-scale one sees (\d+) px: "
+                                   r"(\w+)", out)
+    assert (int(half_r), int(full_r)) == (half[0], full[0]) and verdict == "yes"
+    rows = {title: tuple(map(float, values)) for title, *values in table(
+        r"^   (shallow net, one scale|shallow net, scales 1 and 1/2) +" + " +".join([NUMBER] * 5) + "$", out, 2)}
+    one, pyramid = rows["shallow net, one scale"], rows["shallow net, scales 1 and 1/2"]
+    things_p, things_1, shape_p, shape_1, verdict = find(
+        rf"things IU {NUMBER} vs {NUMBER}, right shape {NUMBER} vs {NUMBER}: (\w+)$", out)
+    assert (float(things_p), float(things_1), float(shape_p), float(shape_1)) == (pyramid[2], one[2], pyramid[3], one[3])
+    assert verdict == ("yes" if pyramid[2] > one[2] and pyramid[3] > one[3] else "NO")
+    ratio = float(find(r"the price: ([\d.]+)x the time per scene", out)[0])
+    assert ratio == pytest.approx(pyramid[4] / one[4], abs=0.02)
     assert_png(shared_out / "09_image_pyramids.png", 1000, 820)
 
 
@@ -480,3 +501,73 @@ def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(shared_out):
         r"^(fcn32s|fcn16s|fcn8s) +" + " +".join([NUMBER] * 8) + "$", again, 3)}
     np.testing.assert_equal({name: values[:-1] for name, values in rows_again.items()},
                             {name: values[:-1] for name, values in rows.items()})  # all but the seconds (NaN == NaN)
+
+
+def test_lesson_13_the_tail_the_ignored_band_and_other(shared_out):
+    """The pixel counts and the band's share are recomputed here from the generator; the tables, the
+    claims and the figures must agree with each other. The quick run's nets are short-trained, so only
+    the agreement is checked, and what holds whatever the nets learned: merging predictions after the
+    fact can only turn errors into hits."""
+    out = run_lesson("13_the_data.py", shared_out)
+    # 1. the tail: every class once, most to least frequent, the counts of the training scenes
+    rows = table(r"^  (\d)  (\w+) +(?:stuff|thing) +(\d+) px +([\d.]+)%$", out, len(CLASSES))
+    counts = {name: int(px) for _, name, px, _ in rows}
+    train, val = train_val_split(96, VAL_SCENES, size=SIZE, seed=0)
+    assert counts == {c.name: int((train.labels == i).sum()) for i, c in enumerate(CLASSES)}
+    assert [int(rank) for rank, *_ in rows] == list(range(1, len(CLASSES) + 1))
+    assert [px for _, _, px, _ in rows] == sorted((px for _, _, px, _ in rows), key=int, reverse=True)
+    most, least, ratio = find(rf"most / least frequent: (\w+) / (\w+) = {NUMBER}x$", out)
+    assert (most, least) == (rows[0][1], rows[-1][1])
+    assert float(ratio) == pytest.approx(counts[most] / counts[least], abs=0.05)
+    rarest, merged, same = find(r"the 3 rarest classes here: (.*); merged into 'other' below: (.*): "
+                                r"(the same|NOT the same)$", out)
+    assert rarest.split(", ") == sorted(name for _, name, _, _ in rows[-3:])
+    assert same == ("the same" if rarest == merged else "NOT the same")
+    # 2. the band: its share of the training pixels, as the generator draws it
+    band_train, band_val = train_val_split(96, VAL_SCENES, size=SIZE, seed=0, ignore_boundary=True)
+    share = float(find(r"the boundary band .* holds ([\d.]+)% of the training pixels", out)[0])
+    assert share == pytest.approx(100 * (band_train.labels == 255).mean(), abs=0.05)
+    val_share = float(find(r"the ([\d.]+)% of pixels in the band skipped", out)[0])
+    assert val_share == pytest.approx(100 * (band_val.labels == 255).mean(), abs=0.05)
+    # pixel acc., mean IU, 1 px, 3 px, beyond 3 px, on band, VOC mean IU
+    band = {name: list(map(float, values)) for name, *values in table(
+        r"^(full labels|band ignored) +" + " +".join([NUMBER] * 7) + "$", out, 2)}
+    # 3. "other": kept mean IU and other IU are the per-class rows; mean IU their mean
+    merged_rows = {name: list(map(float, values)) for name, *values in table(
+        r"^(full labels, merged after|rare merged) +" + " +".join([NUMBER] * 5) + "$", out, 2)}
+    per_class = table(rf"^  (\w+) +{NUMBER} -> {NUMBER}$", out, len(CLASSES) - 2)
+    assert [name for name, _, _ in per_class][-1] == "other"
+    for column, title in ((1, "full labels, merged after"), (2, "rare merged")):
+        ious = np.array([float(row[column]) for row in per_class])
+        pixel, mean_iou, kept, other, _ = merged_rows[title]
+        assert other == ious[-1] and kept == pytest.approx(np.nanmean(ious[:-1]), abs=1e-3)
+        assert mean_iou == pytest.approx(np.nanmean(ious), abs=1e-3)
+    # merging after the fact turns some errors into hits and never a hit into an error
+    assert merged_rows["full labels, merged after"][0] >= band["full labels"][0]
+    # 4. the claims repeat the tables and follow from them
+    on, off, verdict = find(rf"labels {NUMBER} of the band's pixels right and {NUMBER} of the others: (\w+)$", out)
+    assert float(on) == band["full labels"][5] and verdict == ("yes" if float(on) < float(off) else "NO")
+    p = val_share / 100  # pixel accuracy = p on + (1 - p) off
+    assert band["full labels"][0] == pytest.approx(p * float(on) + (1 - p) * float(off), abs=2e-3)
+    claimed_share, ignored, full, cost, little, verdict = find(
+        rf"ignoring the boundary band \(([\d.]+)% of the training pixels unlabelled\) costs little accuracy away from "
+        rf"boundaries: more than \d+ px away {NUMBER} vs {NUMBER} with full labels, a cost of {NUMBER} \(little: under "
+        rf"{NUMBER}\): (\w+)$", out)
+    assert float(claimed_share) == share
+    assert (float(ignored), float(full)) == (band["band ignored"][4], band["full labels"][4])
+    assert float(cost) == pytest.approx(float(full) - float(ignored), abs=1.5e-3)
+    assert verdict == ("yes" if float(cost) < float(little) else "NO")
+    trained, after, verdict = find(rf"raises the mean IU of what remains: trained on the merged labels {NUMBER}, "
+                                   rf"trained on all and merged after {NUMBER}: (\w+)$", out)
+    assert float(trained) == merged_rows["rare merged"][1]
+    assert float(after) == merged_rows["full labels, merged after"][1]
+    assert verdict == ("yes" if float(trained) > float(after) else "NO")
+    rare_ious = [float(v) for v in find(rf"own IU of \w+ {NUMBER}, \w+ {NUMBER}, \w+ {NUMBER} \(mean {NUMBER}\)", out)]
+    assert rare_ious[3] == pytest.approx(np.nanmean(rare_ious[:3]), abs=1e-3)
+    other, replaced, verdict = find(rf"'other' scores IU {NUMBER}, the 3 classes it replaces {NUMBER} on their own "
+                                    r"\(mean IU, full-label net\): (\w+)$", out)
+    assert float(other) == merged_rows["rare merged"][3] and float(replaced) == rare_ious[3]
+    assert verdict == ("yes" if float(other) > float(replaced) else "NO")
+    assert_png(shared_out / "13_long_tail.png", 800, 360)
+    assert_png(shared_out / "13_ignored_band.png", 800, 1025)  # 4 scenes: image, truth, band, 2 nets
+    assert_png(shared_out / "13_rare_merged.png", 1140, 850)   # 4 scenes x 6 columns
