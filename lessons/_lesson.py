@@ -64,10 +64,12 @@ FULL_RECIPE_EPOCHS = {"texture": 2, "nopool": 4}
 #   rare_merged   the three thing classes with the fewest training pixels (RARE) merged into one class "other"
 #                 (data.merge_classes), in the training and validation labels: 7 classes instead of 9
 RARE = ("triangle", "ring", "pole")
-ZOO = (("fcn32s", None, None), ("fcn16s", None, None), ("fcn8s", None, None), ("fcn8s", "median", None),
-       ("dilated", None, None), ("pyramid", None, None), ("shallow", None, None), ("nopool", None, None),
-       ("fcn8s", None, "band_ignored"), ("fcn8s", None, "rare_merged"))
-# (name, class weights, training labels): every net a lesson trains
+ZOO = (("fcn32s", None, None, 64), ("fcn16s", None, None, 64), ("fcn8s", None, None, 64),
+       ("fcn8s", "median", None, 64), ("dilated", None, None, 64), ("nopool", None, None, 64),
+       ("shallow2", None, None, 64), ("fcn8s", None, "band_ignored", 64), ("fcn8s", None, "rare_merged", 64),
+       ("shallow", None, None, 128), ("pyramid_shallow", None, None, 128))
+# (name, class weights, training labels, scene size): every net a lesson trains. Lesson 9 uses 128x128
+# scenes, where things outgrow the 3-stage shallow net's 36-px window (lesson_data(args, size=128)).
 
 
 def lesson_arguments(description, quick="a reduced version that runs in seconds"):
@@ -155,20 +157,22 @@ if __name__ == "__main__":
     from minisegnet.train import evaluate
 
     args = lesson_arguments("The lessons' model zoo: train every net the lessons use", quick="the quick recipe")
-    data = lesson_data(args)
-    print(f"recipe {RECIPE_TAG}: {len(data.train)} training scenes x {data.epochs} epochs, batches of {BATCH_SIZE}, "
-          f"Adam lr {LR} (poly); {len(data.val)} validation scenes; seed {args.seed}")
-    print(f"{'net':24s} {'train s':>8s} {'train loss':>10s} {'pixel acc.':>10s} {'mean IU':>8s} {'right shape':>11s} "
+    datasets = {size: lesson_data(args, size) for size in sorted({size for *_, size in ZOO})}
+    for size, data in datasets.items():
+        print(f"recipe {RECIPE_TAG}: {len(data.train)} training scenes of {size}x{size} x {data.epochs} epochs, batches "
+              f"of {BATCH_SIZE}, Adam lr {LR} (poly); {len(data.val)} validation scenes; seed {args.seed}")
+    print(f"{'net':30s} {'train s':>8s} {'train loss':>10s} {'pixel acc.':>10s} {'mean IU':>8s} {'right shape':>11s} "
           f"{'boundary acc.':>13s}  how")
     total = 0.0
-    for name, class_weights, labels in ZOO:
+    for name, class_weights, labels, size in ZOO:
+        data = datasets[size]
         model, history, training = trained_model(name, args, data, class_weights, labels)
         scored, names = lesson_labels(data, labels)  # the merged net is scored on the merged labels
         s = evaluate(model, scored.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
         things = [i for i, class_name in enumerate(names) if class_name not in {CLASSES[c].name for c in STUFF}]
         total += training.seconds
-        label = name + (" weighted" if class_weights else "") + (f" {labels}" if labels else "")
-        print(f"{label:24s} {training.seconds:>8.0f} {history[-1]['train_loss']:>10.3f} {s['pixel_accuracy']:>10.3f} "
+        label = name + (" weighted" if class_weights else "") + (f" {labels}" if labels else "") + f" {size}px"
+        print(f"{label:30s} {training.seconds:>8.0f} {history[-1]['train_loss']:>10.3f} {s['pixel_accuracy']:>10.3f} "
               f"{s['mean_iou']:>8.3f} {right_shape_rate(s['confusion'], things):>11.3f} {s['boundary_accuracy']:>13.3f}"
               f"  {training}", flush=True)
     print(f"the whole zoo: {total:.0f} s of training ({total / 60:.1f} min)")

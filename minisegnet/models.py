@@ -217,25 +217,32 @@ class DilatedFCN(SegmentationModel):
 
 
 class ShallowFCN(SegmentationModel):
-    """Control: the backbone cut after stage 3 (stride 8, receptive field 36 px with the default depths),
-    scored by a 1x1 convolution and upsampled x8. It has FCN-8s's finest branch and nothing deeper,
-    so every score comes from a 36-px window, smaller than most objects' surroundings."""
+    """Control: the backbone cut after ``stages`` stages (3: stride 8, receptive field 36 px with the default
+    depths; 2: stride 4, 16 px), scored by a 1x1 convolution and upsampled to the input. With three stages
+    it is FCN-8s's finest branch and nothing deeper; every score comes from a window of r pixels, which
+    on the lessons' 64-px scenes (things 19-28 px across) holds a whole object at three stages and only
+    part of one at two."""
 
-    def __init__(self, num_classes, widths=DEFAULT_WIDTHS, depths=DEFAULT_DEPTHS, in_channels=3):
+    def __init__(self, num_classes, widths=DEFAULT_WIDTHS, depths=DEFAULT_DEPTHS, in_channels=3, stages=3):
         super().__init__()
-        self.num_classes, self.name = num_classes, "shallow"
-        self.backbone = VGGBackbone(in_channels, widths[:3], depths[:3])
-        self.score = nn.Conv2d(widths[2], num_classes, 1)
+        if stages not in (1, 2, 3, 4):
+            raise ValueError(f"ShallowFCN: stages must be 1 to 4 (5 is the whole backbone), got {stages}")
+        self.num_classes, self.stages = num_classes, stages
+        self.name = "shallow" if stages == 3 else f"shallow{stages}"
+        self.backbone = VGGBackbone(in_channels, widths[:stages], depths[:stages])
+        self.score = nn.Conv2d(widths[stages - 1], num_classes, 1)
 
     def receptive_field_branches(self):
-        return {"score (stage 3, stride 8)": self.backbone.stage_layers(2) + [self.score]}
+        return {f"score (stage {self.stages}, stride {2 ** self.stages})":
+                self.backbone.stage_layers(self.stages - 1) + [self.score]}
 
     def forward(self, x):
-        scores = self.score(self.backbone(x)[2])
+        scores = self.score(self.backbone(x)[self.stages - 1])
+        factor = 2 ** self.stages
         if getattr(self, "_offset", None) is None:  # derived from the layers once
-            layers = self.backbone.stage_layers(2) + [self.score, nn.Upsample(scale_factor=8)]
+            layers = self.backbone.stage_layers(self.stages - 1) + [self.score, nn.Upsample(scale_factor=factor)]
             object.__setattr__(self, "_offset", F.crop_offset(layers, []))
-        return _upsample_to(scores, 8, self._offset, x.shape[2:])
+        return _upsample_to(scores, factor, self._offset, x.shape[2:])
 
 
 class NoPoolingNet(SegmentationModel):
@@ -298,6 +305,8 @@ MODELS = {
     "pyramid": lambda c, **k: PyramidFCN(c, **k),
     "pyramid_shallow": lambda c, **k: PyramidFCN(c, base="shallow", **k),
     "shallow": lambda c, **k: ShallowFCN(c, **k),
+    "shallow2": lambda c, **k: ShallowFCN(c, stages=2, **k),
+    "pyramid_shallow2": lambda c, **k: PyramidFCN(c, base="shallow2", **k),
     "nopool": lambda c, **k: NoPoolingNet(c, **k),
     "texture": lambda c, **k: _texture_baseline(c, **k),
 }
