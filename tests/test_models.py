@@ -95,6 +95,20 @@ def test_shallow_control_is_fcn8s_finest_branch_alone_stride_8_and_36_px():
     assert [f.shape[2:] for f in model.backbone(x)] == [(20, 12), (10, 6), (5, 3)]
 
 
+def test_a_two_stage_shallow_control_sees_16_px_at_stride_4_and_scores_every_pixel():
+    """Two stages, by hand: r = 5, 6 (jump 2), then 6 + 2*2*2 = 14, 16 (jump 4). Its scores, upsampled x4 and
+    cropped where they line up, cover the input exactly, whatever its size; stages outside 1-4 are refused."""
+    from minisegnet.inspect import receptive_field
+    model = build_model("shallow2", 5)
+    (branch, rows), = receptive_field(model).items()
+    assert "stage 2, stride 4" in branch and (rows[-1].size, rows[-1].jump) == (16, 4)
+    assert model.config()["name"] == "shallow2" and build_model("pyramid_shallow2", 5).net.stages == 2
+    x = msn.tensor(np.random.default_rng(0).random((2, 3, 30, 22)).astype(np.float32))
+    assert model(x).shape == (2, 5, 30, 22)
+    with pytest.raises(ValueError, match="ShallowFCN: stages must be 1 to 4 \\(5 is the whole backbone\\), got 5"):
+        build_model("shallow", 5, stages=5)
+
+
 def test_no_pooling_control_keeps_full_resolution_and_sees_19_px():
     """Nine 3x3 convolutions at stride 1 (depths 2, 2, 2, 2, 1), no pooling, no dilation: r = 1 + 2 * 9 = 19,
     jump 1; every stage output has the input's size. The gradient of one output unit reaches exactly
