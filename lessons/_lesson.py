@@ -64,12 +64,10 @@ FULL_RECIPE_EPOCHS = {"texture": 2, "nopool": 4}
 #   rare_merged   the three thing classes with the fewest training pixels (RARE) merged into one class "other"
 #                 (data.merge_classes), in the training and validation labels: 7 classes instead of 9
 RARE = ("triangle", "ring", "pole")
-ZOO = (("fcn32s", None, None, 64), ("fcn16s", None, None, 64), ("fcn8s", None, None, 64),
-       ("fcn8s", "median", None, 64), ("dilated", None, None, 64), ("nopool", None, None, 64),
-       ("shallow2", None, None, 64), ("fcn8s", None, "band_ignored", 64), ("fcn8s", None, "rare_merged", 64),
-       ("shallow", None, None, 128), ("pyramid_shallow", None, None, 128))
-# (name, class weights, training labels, scene size): every net a lesson trains. Lesson 9 uses 128x128
-# scenes, where things outgrow the 3-stage shallow net's 36-px window (lesson_data(args, size=128)).
+ZOO = (("fcn32s", None, None), ("fcn16s", None, None), ("fcn8s", None, None), ("fcn8s", "median", None),
+       ("dilated", None, None), ("nopool", None, None), ("shallow2", None, None), ("pyramid_shallow2", None, None),
+       ("fcn8s", None, "band_ignored"), ("fcn8s", None, "rare_merged"))
+# (name, class weights, training labels): every net a lesson trains
 
 
 def lesson_arguments(description, quick="a reduced version that runs in seconds"):
@@ -84,13 +82,10 @@ def lesson_arguments(description, quick="a reduced version that runs in seconds"
     return args
 
 
-def lesson_data(args, size=64):
-    """1200 training and 60 validation size x size scenes (96 / 24 with --quick) and the training length.
-    Scenes of another size than 64 (lesson 9's 128) come in a quarter of the number per 64 px of side
-    squared, so a net sees about as many pixels as with the standard scenes."""
+def lesson_data(args):
+    """1200 training and 60 validation 64x64 scenes (96 / 24 with --quick) and the training length."""
     n_train, n_val, epochs = (QUICK_N_TRAIN, QUICK_N_VAL, QUICK_EPOCHS) if args.quick else (N_TRAIN, N_VAL, EPOCHS)
-    n_train = max(1, n_train * 64 * 64 // (size * size))
-    train_set, val_set = train_val_split(n_train, n_val, size=size, seed=args.seed)
+    train_set, val_set = train_val_split(n_train, n_val, size=64, seed=args.seed)
     mean, std = channel_statistics(train_set)
     return LessonData(train_set, val_set, mean, std, epochs)
 
@@ -121,14 +116,11 @@ class Training(namedtuple("Training", "seconds loaded")):
 
 
 def model_folder(name, args, data, class_weights=None, labels=None):
-    """OUT/models/<name>[_weighted]_<recipe tag>[_px<size>]_n<N>_e<epochs>_s<seed>: one folder per net, recipe,
-    scene size (when not 64) and seed; <labels> names the training labels of lesson 13's nets (lesson_labels)."""
+    """OUT/models/<name>[_weighted][_<labels>]_<recipe tag>_n<N>_e<epochs>_s<seed>: one folder per net, recipe and
+    seed; <labels> names the training labels of lesson 13's nets (lesson_labels)."""
     label = name + ("_weighted" if class_weights is not None else "") + (f"_{labels}" if labels else "")
     epochs = data.epochs if args.quick else FULL_RECIPE_EPOCHS.get(name, data.epochs)
-    size = data.train.images.shape[-1]
-    pixels = "" if size == 64 else f"_px{size}"  # the standard 64-px scenes keep their folder names
-    return os.path.join(args.out, "models",
-                        f"{label}_{RECIPE_TAG}{pixels}_n{len(data.train)}_e{epochs}_s{args.seed}"), epochs
+    return os.path.join(args.out, "models", f"{label}_{RECIPE_TAG}_n{len(data.train)}_e{epochs}_s{args.seed}"), epochs
 
 
 def trained_model(name, args, data, class_weights=None, labels=None):
@@ -157,22 +149,20 @@ if __name__ == "__main__":
     from minisegnet.train import evaluate
 
     args = lesson_arguments("The lessons' model zoo: train every net the lessons use", quick="the quick recipe")
-    datasets = {size: lesson_data(args, size) for size in sorted({size for *_, size in ZOO})}
-    for size, data in datasets.items():
-        print(f"recipe {RECIPE_TAG}: {len(data.train)} training scenes of {size}x{size} x {data.epochs} epochs, batches "
-              f"of {BATCH_SIZE}, Adam lr {LR} (poly); {len(data.val)} validation scenes; seed {args.seed}")
-    print(f"{'net':30s} {'train s':>8s} {'train loss':>10s} {'pixel acc.':>10s} {'mean IU':>8s} {'right shape':>11s} "
+    data = lesson_data(args)
+    print(f"recipe {RECIPE_TAG}: {len(data.train)} training scenes x {data.epochs} epochs, batches of {BATCH_SIZE}, "
+          f"Adam lr {LR} (poly); {len(data.val)} validation scenes; seed {args.seed}")
+    print(f"{'net':24s} {'train s':>8s} {'train loss':>10s} {'pixel acc.':>10s} {'mean IU':>8s} {'right shape':>11s} "
           f"{'boundary acc.':>13s}  how")
     total = 0.0
-    for name, class_weights, labels, size in ZOO:
-        data = datasets[size]
+    for name, class_weights, labels in ZOO:
         model, history, training = trained_model(name, args, data, class_weights, labels)
         scored, names = lesson_labels(data, labels)  # the merged net is scored on the merged labels
         s = evaluate(model, scored.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
         things = [i for i, class_name in enumerate(names) if class_name not in {CLASSES[c].name for c in STUFF}]
         total += training.seconds
-        label = name + (" weighted" if class_weights else "") + (f" {labels}" if labels else "") + f" {size}px"
-        print(f"{label:30s} {training.seconds:>8.0f} {history[-1]['train_loss']:>10.3f} {s['pixel_accuracy']:>10.3f} "
+        label = name + (" weighted" if class_weights else "") + (f" {labels}" if labels else "")
+        print(f"{label:24s} {training.seconds:>8.0f} {history[-1]['train_loss']:>10.3f} {s['pixel_accuracy']:>10.3f} "
               f"{s['mean_iou']:>8.3f} {right_shape_rate(s['confusion'], things):>11.3f} {s['boundary_accuracy']:>13.3f}"
               f"  {training}", flush=True)
     print(f"the whole zoo: {total:.0f} s of training ({total / 60:.1f} min)")

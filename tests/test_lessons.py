@@ -431,12 +431,12 @@ def test_lesson_09_the_half_scale_branch_sees_twice_as_far(shared_out):
         r"^   scale (1\.0|0\.5): (.+?) +r = +(\d+), S = +(\d+)$", out, 2)}
     # the half-size input enters through a 2x2 average pooling: the field and the stride double, exactly
     (full,), (half,) = ([v for (scale, _), v in branches.items() if scale == s] for s in ("1.0", "0.5"))
-    assert half == (2 * full[0], 2 * full[1]) and full == (36, 8)  # the shallow net: three stages, r 36, stride 8
-    # the scenes are 128x128, and their things are larger than the one-scale window (the lesson's premise)
-    assert find(r"validation scenes of (\d+)x\d+", out)[0] == "128"
+    assert half == (2 * full[0], 2 * full[1]) and full == (16, 4)  # the shallow net: two stages, r 16, stride 4
+    # the things are larger than the one-scale window (the lesson's premise)
+    assert find(r"validation scenes of (\d+)x\d+", out)[0] == str(SIZE)
     span, count = map(int, find(r"a thing in the validation scenes spans (\d+) px from top to bottom \(median of (\d+)\)",
                                 out))
-    _, val = train_val_split(6, VAL_SCENES, size=128, seed=0)  # the validation scenes do not depend on n_train
+    _, val = train_val_split(96, VAL_SCENES, size=SIZE, seed=0)
     heights = [int((ids == k).any(axis=1).sum()) for ids in val.instances for k in np.unique(ids[ids > 0])]
     assert (span, count) == (round(np.median(heights)), len(heights)) and span > full[0]
     half_r, full_r, verdict = find(r"the half-scale branch sees (\d+) px of the input where the full-scale one sees (\d+) px: "
