@@ -56,6 +56,8 @@ print(f"dilated net ready ({training})")
 
 TUNING_SEED = 10 ** 6 + args.seed  # neither 2s (training) nor 2s + 1 (validation)
 N_TUNING = 12 if args.quick else 24
+# w1 from DeepLab's 3-5 up to crf.DEFAULTS' 10; theta_alpha an eighth and a half of the 64-px scene; theta_beta
+# DeepLab-like (6) and crf.DEFAULTS' 12 for our noisy textures. Fixed before any run; --quick uses a corner of it.
 GRID = [dict(w1=w1, theta_alpha=alpha, theta_beta=beta) for w1, alpha, beta in
         (itertools.product((3, 10), (8, 32), (12,)) if args.quick else itertools.product((3, 5, 10), (8, 32), (6, 12)))]
 THIN = [i for i, c in enumerate(CLASSES) if c.name in ("ring", "pole")]
