@@ -24,7 +24,10 @@ Channels that fire (> 0) in fewer than 9 scenes are left out (their top-9 would 
 The claims, as the slide states them, are read off the printed table: deeper units are more
 class-specific (mean purity rises from each layer to the next, and the deepest is above chance), and
 deeper units respond more to objects (the share of top-9 patches centred on a thing rises, and the
-deepest is above chance). Either can come out NO; the lesson then says so.
+deepest is above chance). Either can come out NO; the lesson then says so. A second table splits
+the channels by the kind of their most frequent class: on this dataset colour and texture alone can
+name a stuff class, so an early unit can already be pure on stuff, while the things share one
+colour distribution and only shape tells them apart.
 
     python lessons/04_what_units_see.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 
@@ -89,7 +92,7 @@ def purity_and_things(classes):
 
 # --- 2. Top-9 patches of every channel, one per scene, against 9 random units ----------------------
 rng = np.random.default_rng(args.seed)
-stats, figure_rows = [], []
+stats, by_kind, figure_rows = [], [], []
 print(f"\ntop-{K} patches per channel, one per scene ({len(images)} scenes), among the units whose field is inside "
       f"the scene; 'chance': {K} random such units in {K} random scenes, {CHANCE_DRAWS} draws")
 print(f"{'layer':8s} {'r (px)':>7s} {'units inside':>12s} {'channels':>8s} {'firing':>7s} {'purity':>7s} "
@@ -111,13 +114,31 @@ for stage, row in layers:
     stats.append([float(v) for v in printed])  # the claim below reads the numbers as printed
     print(f"stage {stage + 1:<2d} {row.size:>7d} {f'{len(inside)}/{map_h * map_w}':>12s} {channels:>8d} "
           f"{len(firing):>7d} {printed[0]:>7s} {printed[1]:>7s} {printed[2]:>10s} {printed[3]:>7s}")
-    # the figure: this layer's purest channel and its median one (ties: the lower channel)
-    by_purity = [firing[i] for i in np.argsort(-purity, kind="stable")]
-    for which, channel in (("purest", by_purity[0]), ("median", by_purity[len(by_purity) // 2])):
-        counts = np.bincount(classes[channel], minlength=len(CLASSES))
-        label = (f"stage {stage + 1} ch {channel}\n({which}, r = {row.size})\n"
-                 f"{counts.max()}/{K} {CLASSES[int(counts.argmax())].name}")
-        figure_rows.append((label, tops[channel], [CLASSES[c].name for c in classes[channel]]))
+    # Each channel's kind: that of its most frequent class (on a tie, the lower class index: stuff first).
+    on_thing = np.isin([np.bincount(classes[c], minlength=len(CLASSES)).argmax() for c in firing], THINGS)
+    by_kind.append((stage, on_thing, purity))
+    # the figure: this layer's purest stuff channel, purest thing channel (if it has one) and median channel
+    by_purity = np.argsort(-purity, kind="stable")  # (ties: the lower channel first)
+    chosen = [("purest stuff", [i for i in by_purity if not on_thing[i]]),
+              ("purest thing", [i for i in by_purity if on_thing[i]]),
+              ("median", [by_purity[len(by_purity) // 2]])]
+    for which, candidates in chosen:
+        if candidates:
+            channel = firing[candidates[0]]
+            counts = np.bincount(classes[channel], minlength=len(CLASSES))
+            label = (f"stage {stage + 1} ch {channel}\n({which})\n"
+                     f"{counts.max()}/{K} {CLASSES[int(counts.argmax())].name}")
+            figure_rows.append((label, tops[channel], [CLASSES[c].name for c in classes[channel]]))
+
+# What the purity is made of: channels whose top patches centre mostly on stuff, and on things.
+# (Stuff classes differ in colour and texture; things share one colour distribution, so only shape
+# tells them apart.)
+print(f"\nthe same channels by the kind of their most frequent class\n{'layer':8s} {'stuff ch.':>10s} {'purity':>7s} "
+      f"{'thing ch.':>10s} {'purity':>7s}")
+for stage, on_thing, purity in by_kind:
+    cells = [(f"{np.sum(mask)}/{len(mask)}", f"{purity[mask].mean():.2f}" if mask.any() else "-")
+             for mask in (~on_thing, on_thing)]
+    print(f"stage {stage + 1:<2d} {cells[0][0]:>10s} {cells[0][1]:>7s} {cells[1][0]:>10s} {cells[1][1]:>7s}")
 
 # --- 3. The lecture's claim, decided by the table -------------------------------------------------
 purity, purity_chance, things, things_chance = np.array(stats).T
@@ -133,4 +154,4 @@ print(f"claim: deeper units are more class-specific (purity {names}, the deepest
       f"{'yes' if specific else 'NO'}")
 print(f"claim: deeper units respond more to objects (share on things {names}, the deepest above chance): "
       f"{'yes' if objects else 'NO'}")
-print(f"figure: {figure}; total {time.perf_counter() - started:.0f} s")
+print(f"figure: {figure} ({len(figure_rows)} channels x {K} crops); total {time.perf_counter() - started:.0f} s")

@@ -75,7 +75,7 @@ def plot_top_activations(rows, images, path, title):
             ax.set_title(f"img {t.index}: {t.value:.2f}" + (f"\n{captions[c]}" if captions else ""), fontsize=7)
         axes[r, 0].set_ylabel(label, fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.12 / fig.get_size_inches()[1]))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -199,6 +199,38 @@ def plot_accuracy_by_distance(scenes, bands, panels, path, title):
     fig.suptitle(title, fontsize=10)
     height = fig.get_size_inches()[1]
     fig.tight_layout(rect=(0, 0.5 / height, 1, 1 - 0.1 / height))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_detections(scenes, columns, path, title):
+    """Lesson 14's figure. scenes: [(image (3, H, W), [(box (y0, x0, y1, x1), caption)], [label map (H, W)])], one
+    row each; columns: the titles of the label maps' columns. Column 0 is the image with every box drawn
+    (white, its caption above it); then one column per label map in the class colours, the legend below.
+    Size: (2.0 (1 + maps) + 0.2) x (2.05 rows + 0.8) inches at 100 dpi."""
+    maps = len(columns)
+    fig, axes = plt.subplots(len(scenes), 1 + maps, figsize=(2.0 * (1 + maps) + 0.2, 2.05 * len(scenes) + 0.8),
+                             squeeze=False)
+    for r, (image, boxes, labels) in enumerate(scenes):
+        ax = axes[r, 0]
+        ax.imshow(_rgb(image), interpolation="nearest")
+        for (y0, x0, y1, x1), caption in boxes:
+            ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="white", lw=1.2))
+            ax.text(x0 - 0.5, y0 - 1, caption, color="black", fontsize=6, va="bottom",
+                    bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.8))
+        ax.set(xlim=(-0.5, image.shape[2] - 0.5), ylim=(image.shape[1] - 0.5, -0.5))
+        for c, picture in enumerate(labels):
+            axes[r, 1 + c].imshow(colourise(picture), interpolation="nearest")
+        for a in axes[r]:
+            _clean(a)
+    axes[0, 0].set_title("image and boxes", fontsize=9)
+    for c, name in enumerate(columns):
+        axes[0, 1 + c].set_title(name, fontsize=9)
+    class_legend(fig)
+    fig.suptitle(title, fontsize=10)
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0.55 / height, 1, 1 - 0.1 / height))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
