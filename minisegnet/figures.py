@@ -21,6 +21,17 @@ def _clean(ax):
     ax.set_yticks([])
 
 
+def _finish_with_legend(fig, path, title, legend_inches):
+    """The class legend along the bottom (``legend_inches`` tall), the title on top, saved at 100 dpi and closed."""
+    class_legend(fig)
+    fig.suptitle(title, fontsize=10)
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, legend_inches / height, 1, 1 - 0.1 / height))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def class_legend(fig, classes=CLASSES, ncol=5, y=0.0):
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor=np.array(c.colour) / 255, edgecolor="0.4", lw=0.5)
                for c in classes]
@@ -158,13 +169,8 @@ def plot_instances(scenes, path, title):
             ax.imshow(picture, interpolation="nearest")
             ax.set_title(caption, fontsize=8)
             _clean(ax)
-    class_legend(fig)
-    fig.suptitle(title, fontsize=10)
-    height = fig.get_size_inches()[1]
-    fig.tight_layout(rect=(0, 0.6 / height, 1, 1 - 0.1 / height))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish_with_legend(fig, path, title, legend_inches=0.6)
+
 
 def plot_accuracy_by_distance(scenes, bands, panels, path, title):
     """Lesson 8's figure. scenes: rows of [(picture (H, W, 3), caption)], drawn on top, one row each;
@@ -227,10 +233,4 @@ def plot_detections(scenes, columns, path, title):
     axes[0, 0].set_title("image and boxes", fontsize=9)
     for c, name in enumerate(columns):
         axes[0, 1 + c].set_title(name, fontsize=9)
-    class_legend(fig)
-    fig.suptitle(title, fontsize=10)
-    height = fig.get_size_inches()[1]
-    fig.tight_layout(rect=(0, 0.55 / height, 1, 1 - 0.1 / height))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish_with_legend(fig, path, title, legend_inches=0.55)
