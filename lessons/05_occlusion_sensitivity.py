@@ -60,7 +60,7 @@ print(f"regions scored: {', '.join(CLASSES[c].name for _, c, _ in chosen)}")
 
 # --- Occlude every position; score the uncovered pixels of the object ---------------------------------
 print(f"\nshare of the object's uncovered pixels labelled right, and its drop when the {SIZE}x{SIZE} square sits")
-print(f"{'scene':>5s} {'class':>9s} {'before':>7s} {'worst':>6s} {'mean drop: square on object':>28s} "
+print(f"{'scene':>5s} {'class':>9s} {'before':>7s} {'right at worst position':>23s} {'mean drop: square on object':>28s} "
       f"{'on context only':>16s} {'seconds':>8s}")
 examples, timings, on_object_wins = [], [], 0
 worst_case = None
@@ -77,7 +77,7 @@ for index, c, region in chosen:
     worst = float(np.nanmax(heat))
     if worst_case is None or worst > worst_case[2]:
         worst_case = (index, before, worst)
-    print(f"{index:>5d} {CLASSES[c].name:>9s} {before:>7.2f} {before - worst:>6.2f} {on_object:>28.3f} "
+    print(f"{index:>5d} {CLASSES[c].name:>9s} {before:>7.2f} {before - worst:>23.2f} {on_object:>28.3f} "
           f"{on_context:>16.3f} {timings[-1]:>8.2f}")
     examples.append((data.val.images[index], data.val.labels[index], heat,
                      f"scene {index}: {CLASSES[c].name}, {before:.2f} of its pixels right"))
@@ -85,7 +85,8 @@ for index, c, region in chosen:
 figure = plot_occlusion(examples, os.path.join(args.out, "05_occlusion_sensitivity.png"),
                         f"Occlusion sensitivity of FCN-8s ({SIZE}x{SIZE} square of the mean colour, stride {STRIDE})",
                         size=SIZE, heat_title="drop in the share of the uncovered\nobject pixels labelled right",
-                        heat_label="accuracy drop")
+                        heat_label="accuracy drop", shared_scale=False)
+print("(each heat map on its own colour scale: read the values on its colour bar)")
 print(f"\none occlusion map ({len(positions)} positions, {len(positions) // 64 + 1} batches): "
       f"{np.mean(timings):.2f} s on average")
 index, before, worst = worst_case

@@ -7,8 +7,11 @@ mean accuracy and mean IU (the FCN paper's metrics, minisegnet/metrics.py) expos
 the nine classes get nothing. A class's IU is |truth AND prediction| / |truth OR prediction| over
 its pixels (intersection over union), drawn here for one object. (Predicting one class everywhere scores badly on every metric here,
 because the four stuff classes are about equally common.) Then we train the same FCN-8s twice, with plain
-cross-entropy and with median-frequency class weights (rare classes count more in the loss,
-minisegnet/train.py: median_frequency_weights), and see what the weights change, class by class.
+cross-entropy and with median-frequency class weights (each class weighted by the inverse of its
+pixel frequency, rescaled so that the median class weighs 1: rare classes count more in the loss,
+minisegnet/train.py: median_frequency_weights), and see what the weights change, class by class:
+a class's accuracy is its recall (of its pixels, the share labelled it), and weights buy recall for
+the rare classes with precision (more pixels of other classes labelled as them), which IU counts too.
 Both nets come from the lessons' model zoo (trained once, cached in OUT/models/).
 
     python lessons/06_metrics_and_imbalance.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
@@ -111,8 +114,10 @@ fig, ax = plt.subplots(figsize=(13, 3.8))
 shown = ["never a thing", "FCN-8s, plain loss", "FCN-8s, class-weighted"]
 width = 0.27
 for i, label in enumerate(shown):
+    note = " (copies the true stuff labels)" if label == "never a thing" else ""
     ax.bar(np.arange(len(CLASSES)) + (i - 1) * width, np.nan_to_num(results[label]["per_class_accuracy"]), width,
-           label=f"{label} (pixel acc. {results[label]['pixel_accuracy']:.2f}, mean IU {results[label]['mean_iou']:.2f})")
+           label=f"{label}{note} (pixel acc. {results[label]['pixel_accuracy']:.2f}, "
+                 f"mean IU {results[label]['mean_iou']:.2f})")
 ax.set_xticks(range(len(CLASSES)), [f"{c.name}\n({c.kind})" for c in CLASSES], fontsize=8)
 ax.set(ylabel="per-class accuracy", ylim=(0, 1.05), title=f"Per-class accuracy on the {N_VAL} validation scenes")
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, covering none
@@ -135,5 +140,7 @@ print(f"claim: pixel accuracy hides the missing things: it puts 'never a thing' 
 lowered = [CLASSES[c].name for c in STUFF if weighted["per_class_accuracy"][c] < plain["per_class_accuracy"][c]]
 print(f"claim: class weights raise the accuracy (recall) of the rare things, {len(raised)}/{len(THINGS)} thing classes "
       f"({', '.join(raised) or 'none'}): {'yes' if things_weighted > things_plain else 'NO'}")
+things_iou = [float(np.nanmean(r["per_class_iou"][list(THINGS)])) for r in (plain, weighted)]
 print(f"(the price: {len(lowered)}/{len(STUFF)} stuff classes lose accuracy, as the weighted loss labels more pixels "
-      "as things)")
+      f"as things; by IU, which also counts those false alarms, the things move {things_iou[0]:.3f} -> "
+      f"{things_iou[1]:.3f} and mean IU {plain['mean_iou']:.3f} -> {weighted['mean_iou']:.3f})")

@@ -141,6 +141,13 @@ print(f"  (over the whole step only {total_ratio['lesson']:.2f}x and {total_rati
       f"share of the network that runs dilated. Removing subsampling altogether costs "
       f"{nopool['mib'] / f8['mib']:.1f}x.)")
 print(f"against FCN-8s, which reaches stride 8 through skips instead: mean IU {d['miou']:.3f} vs {f8['miou']:.3f}, "
-      f"things IU {d['things']:.3f} vs {f8['things']:.3f}, boundary acc. {d['boundary']:.3f} vs {f8['boundary']:.3f} "
-      f"(no claim: the lecture offers both as answers)")
+      f"things IU {d['things']:.3f} vs {f8['things']:.3f}, right shape {d['shape']:.3f} vs {f8['shape']:.3f}, boundary acc. "
+      f"{d['boundary']:.3f} vs {f8['boundary']:.3f} (no claim: the lecture offers both as answers; on 64-px scenes the "
+      f"dilated net's stage 5 runs on 8x8 maps, where most taps of its dilation-4 kernels read padding, and after the "
+      f"same training it names shapes {'less' if d['shape'] < shallow['shape'] else 'more'} often than even the "
+      f"two-stage net, {d['shape']:.3f} vs {shallow['shape']:.3f})")
+print(f"(recipes: every net trains {len(trained['fcn8s'][1])} epochs on the full scenes except the no-pooling net, "
+      f"which runs every convolution at full resolution and so trains {len(trained['nopool'][1])} epochs on 24x24 crops "
+      "(lessons/_lesson.py: CROPS, FULL_RECIPE_EPOCHS); its units see 19 px, so a crop still holds whole windows, but "
+      "it had fewer steps)")
 print(f"figure: {figure}; total {time.perf_counter() - started:.0f} s")

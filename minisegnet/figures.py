@@ -93,15 +93,17 @@ def plot_top_activations(rows, images, path, title):
 
 
 def plot_occlusion(examples, path, title, size=None, heat_title="drop in P(correct class) when occluded here",
-                   heat_label="probability drop"):
+                   heat_label="probability drop", shared_scale=True):
     """examples: [(image (3, H, W), label map or None, heat (rows, cols), caption)]; the heat maps are
     the drops from ``inspect.occlusion_sensitivity`` (NaN: not measured there), drawn over the image,
-    each at its occluder's centre, on one colour scale for all examples."""
+    each at its occluder's centre, on one colour scale for all examples (``shared_scale``) or each on
+    its own, symmetric about 0 (then a small drop is visible next to a large one elsewhere)."""
     columns = 3 if any(e[1] is not None for e in examples) else 2
     fig, axes = plt.subplots(len(examples), columns, figsize=(3.0 * columns + 0.8, 2.7 * len(examples)),
                              squeeze=False)
-    limit = max(float(np.nanmax(np.abs(e[2]))) for e in examples) or 1.0
+    shared_limit = max(float(np.nanmax(np.abs(e[2]))) for e in examples) or 1.0
     for r, (image, labels, heat, caption) in enumerate(examples):
+        limit = shared_limit if shared_scale else (float(np.nanmax(np.abs(heat))) or 1.0)
         h, w = image.shape[1:]
         axes[r, 0].imshow(_rgb(image), interpolation="nearest")
         axes[r, 0].set_title(caption, fontsize=8)
