@@ -9,7 +9,10 @@ Same index arithmetic as ``reference.py``; the differences are all about speed:
 * the bounds test is hoisted out of the innermost loop: for each kernel column kx, the
   output columns whose input column ix = ox*sw - pw + kx*dw lies inside the image form one
   range [ox_lo, ox_hi), computed once (``_valid_range``). The innermost loop is then a plain
-  strided copy that the compiler vectorises, and the padding is a plain fill;
+  copy, and the padding a plain fill; with stride 1 and long enough rows (``IM2COL_SLICES_FROM``,
+  ``COL2IM_SLICES_FROM``) they are written as slices of the flat arrays, which Numba compiles to
+  tight vector loops (faster on 64-pixel rows than the element loop; slower on 8-pixel rows, so
+  those keep it: benchmarks/README.md);
 * the output array is allocated by the caller with NumPy, not inside the kernel: NumPy asks
   the OS for huge pages for big arrays, and a fresh 40 MB ``cols`` built from 4 KB pages cost
   more in page faults than the copy itself;
@@ -29,11 +32,18 @@ def _valid_range(offset, stride, size, out_size):
     return min(lo, out_size), max(min(hi, out_size), min(lo, out_size))
 
 
+#: im2col copies output rows at least this long as slices, shorter ones element by element (a slice costs
+#: a few nanoseconds to set up, which a 32-pixel row repays and an 8-pixel one does not: measured both ways);
+#: col2im adds slices only from 64 pixels (its slice add lost to the element loop on 32-pixel rows)
+IM2COL_SLICES_FROM, COL2IM_SLICES_FROM = 24, 64
+
+
 @njit(inline="always", cache=True)
 def _im2col_plane(x_flat, cols_flat, plane, geometry, height, width, out_h, out_w):
     """Fill the kh*kw rows of cols that hold one (image, channel) plane of x."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
     row_length = out_h * out_w
+    slices = sw == 1 and out_w >= IM2COL_SLICES_FROM
     # Row (c*kh + ky)*kw + kx of image n is row (plane*kh + ky)*kw + kx of the flat (N*C*kh*kw, L) matrix.
     for ky in range(kh):
         oy_lo, oy_hi = _valid_range(ky * dh - ph, sh, height, out_h)
@@ -44,20 +54,24 @@ def _im2col_plane(x_flat, cols_flat, plane, geometry, height, width, out_h, out_
             for oy in range(out_h):
                 dst = row * row_length + oy * out_w
                 if oy < oy_lo or oy >= oy_hi:  # the whole row of the window is padding
-                    for ox in range(out_w):
-                        cols_flat[dst + ox] = 0
+                    if slices:
+                        cols_flat[dst:dst + out_w] = 0
+                    else:
+                        for ox in range(out_w):
+                            cols_flat[dst + ox] = 0
                     continue
                 src = (plane * height + oy * sh - ph + ky * dh) * width + x_offset
-                for ox in range(ox_lo):
-                    cols_flat[dst + ox] = 0
-                if sw == 1:  # contiguous source: a straight copy
-                    for ox in range(ox_lo, ox_hi):
-                        cols_flat[dst + ox] = x_flat[src + ox]
+                if slices:  # contiguous source: one slice copy, the padding as slice fills
+                    cols_flat[dst:dst + ox_lo] = 0
+                    cols_flat[dst + ox_lo:dst + ox_hi] = x_flat[src + ox_lo:src + ox_hi]
+                    cols_flat[dst + ox_hi:dst + out_w] = 0
                 else:
+                    for ox in range(ox_lo):
+                        cols_flat[dst + ox] = 0
                     for ox in range(ox_lo, ox_hi):
                         cols_flat[dst + ox] = x_flat[src + ox * sw]
-                for ox in range(ox_hi, out_w):
-                    cols_flat[dst + ox] = 0
+                    for ox in range(ox_hi, out_w):
+                        cols_flat[dst + ox] = 0
 
 
 @njit(inline="always", cache=True)
@@ -74,7 +88,9 @@ def _col2im_plane(cols_flat, dx_flat, plane, geometry, height, width, out_h, out
             for oy in range(oy_lo, oy_hi):
                 dst = (plane * height + oy * sh - ph + ky * dh) * width + x_offset
                 src = row * row_length + oy * out_w
-                if sw == 1:  # contiguous destination: a straight add
+                if sw == 1 and out_w >= COL2IM_SLICES_FROM:  # contiguous destination: one slice add
+                    dx_flat[dst + ox_lo:dst + ox_hi] += cols_flat[src + ox_lo:src + ox_hi]
+                elif sw == 1:
                     for ox in range(ox_lo, ox_hi):
                         dx_flat[dst + ox] += cols_flat[src + ox]
                 else:
