@@ -68,7 +68,7 @@ for name, title in NAMES.items():
                       things=float(np.nanmean(s["per_class_iou"][list(THINGS)])),
                       shape=right_shape_rate(s["confusion"], THINGS), ms=ms)
     r = rows[name]
-    print(f"   {title:30s} {r['miou']:>8.3f} {r['stuff']:>9.3f} {r['things']:>10.3f} {r['shape']:>12.3f} {ms:>11.1f}")
+    print(f"   {title:30s} {r['miou']:>8.3f} {r['stuff']:>9.3f} {r['things']:>10.3f} {r['shape']:>12.3f} {ms:>11.2f}")
 
 count = 5
 images = data.val.images[:count]

@@ -454,7 +454,8 @@ def test_lesson_09_the_half_scale_branch_sees_twice_as_far(shared_out):
     assert t_lo <= t_hi and s_lo <= s_hi
     assert verdict == ("yes" if t_lo > 0 and s_lo > 0 else "NO")
     ratio = float(find(r"the price: ([\d.]+)x the time per scene", out)[0])
-    assert ratio == pytest.approx(pyramid[4] / one[4], abs=0.02)
+    # the time ratio of the unrounded times: within what the table's rounding (to 0.005 ms) and its own allow
+    assert (pyramid[4] - 0.005) / (one[4] + 0.005) - 0.005 <= ratio <= (pyramid[4] + 0.005) / (one[4] - 0.005) + 0.005
     assert_png(shared_out / "09_image_pyramids.png", 1000, 820)
 
 
@@ -489,16 +490,17 @@ def test_lesson_10_fcn8s_beats_fcn32s_near_boundaries(shared_out):
     for stride, name in ((32, "fcn32s"), (16, "fcn16s"), (8, "fcn8s")):
         assert (ceilings[stride][1], ceilings[stride][3]) == (rows[name][2], rows[name][4])
     assert ceilings[32][0] < ceilings[16][0] < ceilings[8][0]  # a finer stride can paint more of the truth
-    # the red arrows: per-stage gradient norms, open vs blocked; the ratio column and the claim agree with them;
-    # stage 5 feeds no skip, so its gradient is the same either way (exactly: the same values flow through it)
+    # the red arrows: per-stage gradient norms through the deep path and through the skips; the ratio column and
+    # the claim agree with them; stage 5 feeds no skip, so nothing reaches it that way (exactly 0)
     stages = {int(k): (float(a), float(b), float(r)) for k, a, b, r in table(
         rf"^ +([1-5]) +{NUMBER} +{NUMBER} +{NUMBER}$", out, 5)}
-    for a, b, ratio in stages.values():
-        assert ratio == pytest.approx(a / b, abs=0.01 + 0.01 * ratio)
-    assert stages[5][0] == stages[5][1]
-    g3, g4, g5, verdict = find(r"stage 3 x([\d.]+), stage 4 x([\d.]+)\) and stage 5 gets the same \(x([\d.]+)\): (\w+)$", out)
+    for deep, skip, ratio in stages.values():
+        assert ratio == pytest.approx(skip / deep, abs=0.01 + 0.01 * ratio)
+    assert stages[5][1] == 0
+    g3, g4, g5, verdict = find(r"stages they read, ([\d.]+)x \(stage 3\) and ([\d.]+)x \(stage 4\) what arrives through "
+                               r"the deep path, and nothing into stage 5 \(([\d.]+)x\): (\w+)$", out)
     assert (float(g3), float(g4), float(g5)) == (stages[3][2], stages[4][2], stages[5][2])
-    assert verdict == ("yes" if min(stages[3][2], stages[4][2]) > 1 else "NO")
+    assert verdict == ("yes" if min(stages[3][1], stages[4][1]) > 0 and stages[5][1] == 0 else "NO")
     assert_png(shared_out / "10_skip_connections.png", 1000, 1025)  # 5 scenes, image + truth + 3 nets
     # models train once: what earlier lessons cached was loaded, not trained again, and a second run
     # of the lesson trains nothing and prints the same table
