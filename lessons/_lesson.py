@@ -25,9 +25,11 @@ Run this file to train the whole zoo at once and see what each net reaches:
 import argparse
 import json
 import os
+import time
 from collections import namedtuple
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -78,8 +80,36 @@ def lesson_arguments(description, quick="a reduced version that runs in seconds"
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.device == "cpu":
+        seconds = warm_up_kernels()
+        if seconds > COMPILE_SECONDS:
+            print(f"Numba kernels ready in {seconds:.1f} s: compiled, as on the first run after an install (or after a "
+                  "kernel changed); they are cached now, and later runs load them in a fraction of a second")
     msn.manual_seed(args.seed)
     return args
+
+
+COMPILE_SECONDS = 2.0  # loading the cached kernels takes 0.2-0.5 s on 2 cores; compiling them all 7-17 s
+
+
+def warm_up_kernels():
+    """Run the CPU kernels a lesson's training uses once, on tiny inputs, and return the seconds it took.
+
+    Numba compiles each kernel the first time it is called in a process that finds no cached machine
+    code (``cache=True`` keeps it beside the source), so the first lesson after an install would hide
+    seconds of compiling inside its first training step. Calling them here first makes that cost visible
+    and paid once. The inputs are fixed arrays, so no random number is drawn."""
+    from minisegnet import functional as F, kernels
+    started = time.perf_counter()
+    x = msn.tensor(np.ones((4, 16, 32, 32), dtype=np.float32), requires_grad=True)  # big enough to split
+    w = msn.tensor(np.ones((16, 16, 3, 3), dtype=np.float32), requires_grad=True)   # the batch over cores
+    up = msn.tensor(np.ones((16, 16, 4, 4), dtype=np.float32), requires_grad=True)
+    y = F.avg_pool2d(F.max_pool2d(F.conv2d(x, w, padding=1), 2, ceil_mode=True), 3, 1, 1)
+    y = F.interpolate_bilinear(F.conv_transpose2d(y, up, stride=2, padding=1), size=(32, 32))
+    y.sum().backward()
+    p = np.ones(8, dtype=np.float32)
+    kernels.adam_update(p, p.copy(), np.zeros_like(p), np.zeros_like(p), 1e-3, (0.9, 0.999), 1e-8, 1, 0.0)
+    return time.perf_counter() - started
 
 
 def lesson_data(args):

@@ -643,3 +643,21 @@ def test_lesson_14_detect_then_segment_finds_things_the_texture_classifier_canno
     shown = int(find(r"^figure: .*14_detect_then_segment.png \((\d+) scenes\)", out)[0])
     assert 1 <= shown <= 4
     assert_png(shared_out / "14_detect_then_segment.png", 1020, round(100 * (2.05 * shown + 0.8)))
+
+
+def test_the_kernel_warm_up_draws_no_random_number_and_the_lessons_say_when_it_compiled(tmp_path):
+    """lesson_arguments warms the CPU kernels up before seeding: the warm-up must not touch the generator (or
+    a lesson's models would depend on whether the cache was cold), and a lesson prints the compile line
+    exactly when the warm-up took longer than loading cached kernels does."""
+    import minisegnet as msn
+    sys.path.insert(0, LESSONS)
+    try:
+        import _lesson
+    finally:
+        sys.path.remove(LESSONS)
+    state = msn.random.get_state()
+    seconds = _lesson.warm_up_kernels()
+    assert seconds > 0 and msn.random.get_state() == state
+    out = run_lesson("03_receptive_fields.py", tmp_path)
+    compiled = re.findall(r"^Numba kernels ready in ([\d.]+) s: compiled", out, flags=re.MULTILINE)
+    assert len(compiled) <= 1 and all(float(s) > _lesson.COMPILE_SECONDS for s in compiled)
