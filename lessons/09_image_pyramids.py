@@ -29,7 +29,7 @@ from minisegnet.data import CLASSES, STUFF, THINGS, normalise  # noqa: E402
 from minisegnet.figures import plot_segmentations  # noqa: E402
 from minisegnet.inspect import receptive_field  # noqa: E402
 from minisegnet.metrics import confusion_matrix, right_shape_rate, scores_from_confusion  # noqa: E402
-from minisegnet.train import evaluate, predict  # noqa: E402
+from minisegnet.train import predict  # noqa: E402
 
 args = lesson_arguments("Lesson 9: image pyramids", quick="small runs, seconds")
 started = time.perf_counter()
@@ -55,25 +55,28 @@ print(f"   a thing in the validation scenes spans {np.median(heights):.0f} px fr
 print(f"\n2. validation after {data.epochs} epochs each (right shape: of the thing pixels labelled as some thing, "
       "the share labelled the right one):")
 print(f"   {'':30s} {'mean IU':>8s} {'stuff IU':>9s} {'things IU':>10s} {'right shape':>12s} {'ms / scene':>11s}")
-rows = {}
+rows, scene_confusions = {}, {}
+scenes = normalise(data.val.images, data.mean, data.std)
 for name, title in NAMES.items():
     model = models[name][0]
-    s = evaluate(model, data.val, device=args.device, mean=data.mean, std=data.std, boundary_width=3)
-    scenes = normalise(data.val.images, data.mean, data.std)
     predict(model, scenes, device=args.device)  # once to warm up (kernels loaded, memory allocated), then timed
     t0 = time.perf_counter()
-    predict(model, scenes, device=args.device)
+    labels = predict(model, scenes, device=args.device).argmax(axis=1)
     ms = 1000 * (time.perf_counter() - t0) / len(data.val)
+    # one confusion matrix per scene (the bootstrap below redraws scenes); their sum scores the whole set
+    scene_confusions[name] = np.stack([confusion_matrix(p, t, len(CLASSES)) for p, t in zip(labels, data.val.labels)])
+    total = scene_confusions[name].sum(axis=0)
+    s = scores_from_confusion(total)
     rows[name] = dict(miou=s["mean_iou"], stuff=float(np.nanmean(s["per_class_iou"][list(STUFF)])),
                       things=float(np.nanmean(s["per_class_iou"][list(THINGS)])),
-                      shape=right_shape_rate(s["confusion"], THINGS), ms=ms)
+                      shape=right_shape_rate(total, THINGS), ms=ms)
     r = rows[name]
     print(f"   {title:30s} {r['miou']:>8.3f} {r['stuff']:>9.3f} {r['things']:>10.3f} {r['shape']:>12.3f} {ms:>11.2f}")
 
 count = 5
 images = data.val.images[:count]
 predictions = [(f"{title}\nmean IU {rows[name]['miou']:.2f}",
-                predict(models[name][0], normalise(images, data.mean, data.std), device=args.device).argmax(axis=1))
+                predict(models[name][0], scenes[:count], device=args.device).argmax(axis=1))
                for name, title in NAMES.items()]
 figure = plot_segmentations(images, data.val.labels[:count], predictions, os.path.join(args.out, "09_image_pyramids.png"),
                             f"Five {SIZE}x{SIZE} validation scenes: the shallow net (r = {largest_full} px) alone "
@@ -86,17 +89,11 @@ one, pyramid = rows["shallow2"], rows["pyramid_shallow2"]
 # Draw 60 scenes with replacement, score both nets on the same draw, and repeat: the spread of the
 # difference is how much it would move with another set of scenes. A gain counts only if the middle 95%
 # of the differences lies above 0.
-def per_scene_confusions(model):
-    labels = predict(model, normalise(data.val.images, data.mean, data.std), device=args.device).argmax(axis=1)
-    return np.stack([confusion_matrix(p, t, len(CLASSES)) for p, t in zip(labels, data.val.labels)])
-
-
 def things_and_shape(confusion):
     return float(np.nanmean(scores_from_confusion(confusion)["per_class_iou"][list(THINGS)])), \
         right_shape_rate(confusion, THINGS)
 
 
-scene_confusions = {name: per_scene_confusions(models[name][0]) for name in NAMES}
 rng = np.random.default_rng(args.seed)
 differences = []
 for _ in range(1000):

@@ -303,7 +303,6 @@ MODELS = {
     "dilated": lambda c, **k: DilatedFCN(c, **k),
     "dilated_context": lambda c, **k: DilatedFCN(c, context=True, **k),
     "pyramid": lambda c, **k: PyramidFCN(c, **k),
-    "pyramid_shallow": lambda c, **k: PyramidFCN(c, base="shallow", **k),
     "shallow": lambda c, **k: ShallowFCN(c, **k),
     "shallow2": lambda c, **k: ShallowFCN(c, stages=2, **k),
     "pyramid_shallow2": lambda c, **k: PyramidFCN(c, base="shallow2", **k),

@@ -449,7 +449,7 @@ def test_lesson_09_the_half_scale_branch_sees_twice_as_far(shared_out):
         rf"things IU {NUMBER} vs {NUMBER}, right shape {NUMBER} vs {NUMBER}: (\w+)$", out)
     assert (float(things_p), float(things_1), float(shape_p), float(shape_1)) == (pyramid[2], one[2], pyramid[3], one[3])
     # the verdict needs the gain beyond the scene-to-scene noise: the bootstrap's 2.5% bounds above 0
-    t_lo, t_hi, s_lo, s_hi = map(float, find(rf"things IU ([+-][\d.]+) to ([+-][\d.]+), right shape ([+-][\d.]+) to "
+    t_lo, t_hi, s_lo, s_hi = map(float, find(r"things IU ([+-][\d.]+) to ([+-][\d.]+), right shape ([+-][\d.]+) to "
                                              r"([+-][\d.]+)$", out))
     assert t_lo <= t_hi and s_lo <= s_hi
     assert verdict == ("yes" if t_lo > 0 and s_lo > 0 else "NO")
