@@ -14,7 +14,10 @@ lies in the d-px trimap band of DeepLab's evaluation), for FCN-32s (stride 32) a
 Two things would muddle a single curve. Pixels next to a boundary are often pixels of things
 (small objects: every thing pixel is within a few px of a boundary), pixels far from one are all
 stuff (sky, grass, water, brick), and things are harder. So stuff and things get curves of their
-own, and at each distance the two nets are scored on the same pixels.
+own, and at each distance the two nets are scored on the same pixels. The lesson's two claims are
+the slide's two symptoms: within stuff, accuracy falls towards boundaries more for FCN-32s than for
+FCN-8s; and things, smaller than one 32-px block, are lost whole (FCN-32s labels fewer thing pixels
+right than FCN-8s at every distance from their boundary).
 
     python lessons/08_fcn32s_resolution.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 
@@ -86,6 +89,7 @@ for group, classes in GROUPS.items():
         print(f"{group:7s} {title:>8s} {near_px:>8d} {near:>6.3f} {far_px:>8d} {far:>6.3f} {far - near:>6.3f}")
 # Within things, a net that labels almost no thing pixel right has no accuracy to lose near their
 # boundaries: its fall is small because it misses the objects outright, not because it draws them sharply.
+# So the things' claim below is that: how many thing pixels each net labels right.
 right = {name: np.nansum(curves["things"][name][0] * curves["things"][name][1]) / curves["things"][name][0].sum()
          for name in NETS}
 print("thing pixels labelled right, all distances: " + ", ".join(f"{NETS[name]} {right[name]:.1%}" for name in NETS))
@@ -102,8 +106,16 @@ figure = plot_accuracy_by_distance(
     f"Two validation scenes through FCN-32s (stride 32) and FCN-8s (stride 8); below, over all {len(labels)}:\n"
     "pixel accuracy by distance to the nearest true boundary, stuff pixels and thing pixels apart")
 
-verdicts = [f"within {group} ({fall[group, 'fcn32s']:.3f} vs {fall[group, 'fcn8s']:.3f}): "
-            + ("yes" if fall[group, "fcn32s"] > fall[group, "fcn8s"] else "NO") for group in GROUPS]
+# Within stuff the slide's claim is the fall towards boundaries. Within things it is that small objects
+# vanish: a thing (19-28 px) is smaller than one 32-px block of FCN-32s's grid, so its score is outvoted
+# by the stuff around it, and the thing is lost whole, near its boundary and far from it alike.
+stuff_fall = fall["stuff", "fcn32s"] > fall["stuff", "fcn8s"]
+thing_bands = [k for k in range(len(BANDS)) if curves["things"]["fcn32s"][0][k] > 0]
+lost_everywhere = all(curves["things"]["fcn32s"][1][k] < curves["things"]["fcn8s"][1][k] for k in thing_bands)
 print(f"\nclaim: FCN-32s's accuracy falls more than FCN-8s's from more than {FAR} px to within {NEAR} px of a "
-      f"boundary, {'; '.join(verdicts)}")
+      f"boundary, within stuff ({fall['stuff', 'fcn32s']:.3f} vs {fall['stuff', 'fcn8s']:.3f}): "
+      f"{'yes' if stuff_fall else 'NO'}")
+print(f"claim: FCN-32s loses the small objects: fewer thing pixels right than FCN-8s ({right['fcn32s']:.1%} vs "
+      f"{right['fcn8s']:.1%}), in every distance band that holds thing pixels: "
+      f"{'yes' if right['fcn32s'] < right['fcn8s'] and lost_everywhere else 'NO'}")
 print(f"figure: {figure}; total {time.perf_counter() - started:.0f} s")

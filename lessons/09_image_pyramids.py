@@ -7,16 +7,19 @@ the input and combined (``models.PyramidFCN``: summed, then trained end to end).
 net saw 46 px of a 320-px scene: a window far smaller than the objects.
 
 A pyramid helps when the objects are larger than what one scale of the net sees. Our deep nets see
-124 px, the whole 64-px scene, so this lesson takes the net of lesson 11 whose window is smaller
-than a thing: the two-stage shallow net (r = 16 px; a thing spans 19-28 px). We compare it alone
-with a two-scale pyramid of it (scales 1 and 1/2; the half-size branch enters the receptive-field
-arithmetic as a 2x2 average pooling, so it sees 32 px), trained the same way: their receptive fields
-per branch, accuracy on things and on stuff, whether they name the right shape, and the cost of the
-extra pass.
+124 px, the whole 64-px scene, so this lesson takes a net whose window is far smaller than a thing,
+as Farabet's was: the backbone's first stage alone (two 3x3 convolutions and a 2x2 pooling, scored
+by a 1x1 convolution: r = 6 px, where a thing spans 19-28 px). Inside a disc or a square it sees one
+flat colour, and things share one colour distribution: it can find a thing's edges but not name it.
+We compare it alone with a three-level pyramid of it (scales 1, 1/2 and 1/4, each level the one
+above it halved; halving averages 2x2 blocks exactly, so the 1/4 level enters the receptive-field
+arithmetic as two 2x2 average poolings and its units see 24 px), trained the same way: their
+receptive fields per branch, accuracy on things and on stuff, whether they name the right shape,
+and the cost of the extra passes.
 
     python lessons/09_image_pyramids.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 
-Library code to read alongside: minisegnet/models.py (PyramidFCN, ShallowFCN), minisegnet/inspect.py.
+Library code to read alongside: minisegnet/models.py (PyramidFCN, ShallowFCN with stages=1), minisegnet/inspect.py.
 """
 import os
 import time
@@ -35,18 +38,18 @@ args = lesson_arguments("Lesson 9: image pyramids", quick="small runs, seconds")
 started = time.perf_counter()
 data = lesson_data(args)
 SIZE = data.val.images.shape[-1]
-NAMES = {"shallow2": "shallow net, one scale", "pyramid_shallow2": "shallow net, scales 1 and 1/2"}
+NAMES = {"shallow1": "one stage, one scale", "pyramid_shallow1": "one stage, scales 1, 1/2, 1/4"}
 models = {name: trained_model(name, args, data) for name in NAMES}
 print(f"data: {len(data.train)} training and {len(data.val)} validation scenes of {SIZE}x{SIZE}; "
       + "; ".join(f"{NAMES[n]}: {models[n][2]}" for n in NAMES))
 
 # --- 1. What each branch sees -------------------------------------------------------------------
 print("\n1. receptive field r and stride S of every score branch, in input pixels:")
-fields = {branch: rows[-1] for branch, rows in receptive_field(models["pyramid_shallow2"][0]).items()}
+fields = {branch: rows[-1] for branch, rows in receptive_field(models["pyramid_shallow1"][0]).items()}
 for branch, row in fields.items():
     print(f"   {branch:48s} r = {row.size:4d}, S = {row.jump:3d}")
 largest_full = max(row.size for branch, row in fields.items() if branch.startswith("scale 1.0"))
-largest_half = max(row.size for branch, row in fields.items() if branch.startswith("scale 0.5"))
+largest_coarse = max(row.size for branch, row in fields.items() if branch.startswith("scale 0.25"))
 heights = [int((ids == k).any(axis=1).sum()) for ids in data.val.instances for k in np.unique(ids[ids > 0])]
 print(f"   a thing in the validation scenes spans {np.median(heights):.0f} px from top to bottom (median of "
       f"{len(heights)})")
@@ -79,10 +82,10 @@ predictions = [(f"{title}\nmean IU {rows[name]['miou']:.2f}",
                 predict(models[name][0], scenes[:count], device=args.device).argmax(axis=1))
                for name, title in NAMES.items()]
 figure = plot_segmentations(images, data.val.labels[:count], predictions, os.path.join(args.out, "09_image_pyramids.png"),
-                            f"Five {SIZE}x{SIZE} validation scenes: the shallow net (r = {largest_full} px) alone "
-                            f"and as a pyramid (1, 1/2)")
+                            f"Five {SIZE}x{SIZE} validation scenes: the first stage alone (r = {largest_full} px) "
+                            f"and as a pyramid (scales 1, 1/2, 1/4: r up to {largest_coarse} px)")
 
-one, pyramid = rows["shallow2"], rows["pyramid_shallow2"]
+one, pyramid = rows["shallow1"], rows["pyramid_shallow1"]
 
 
 # --- Is the difference more than chance? A paired bootstrap over the validation scenes ----------------
@@ -104,8 +107,8 @@ for _ in range(1000):
 print(f"\npyramid minus one scale, 95% of 1000 bootstrap draws of the {len(data.val)} scenes: things IU "
       f"{things_lo:+.3f} to {things_hi:+.3f}, right shape {shape_lo:+.3f} to {shape_hi:+.3f}")
 
-print(f"\nclaim: with the same weights, the half-scale branch sees {largest_half} px of the input where the full-scale "
-      f"one sees {largest_full} px: {'yes' if largest_half > largest_full else 'NO'}")
+print(f"\nclaim: with the same weights, the quarter-scale branch sees {largest_coarse} px of the input where the "
+      f"full-scale one sees {largest_full} px: {'yes' if largest_coarse > largest_full else 'NO'}")
 print(f"claim: that context helps where the objects are larger than one scale's window, beyond the scene-to-scene "
       f"noise: things IU {pyramid['things']:.3f} vs {one['things']:.3f}, right shape {pyramid['shape']:.3f} vs "
       f"{one['shape']:.3f}: {'yes' if things_lo > 0 and shape_lo > 0 else 'NO'}")

@@ -67,7 +67,8 @@ FULL_RECIPE_EPOCHS = {"texture": 2, "nopool": 4}
 #                 (data.merge_classes), in the training and validation labels: 7 classes instead of 9
 RARE = ("triangle", "ring", "pole")
 ZOO = (("fcn32s", None, None), ("fcn16s", None, None), ("fcn8s", None, None), ("fcn8s", "median", None),
-       ("dilated", None, None), ("nopool", None, None), ("shallow2", None, None), ("pyramid_shallow2", None, None),
+       ("dilated", None, None), ("nopool", None, None), ("shallow2", None, None), ("shallow1", None, None),
+       ("pyramid_shallow1", None, None),
        ("fcn8s", None, "band_ignored"), ("fcn8s", None, "rare_merged"))
 # (name, class weights, training labels): every net a lesson trains
 

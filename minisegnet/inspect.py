@@ -274,6 +274,74 @@ def top_activations(activation_fn, images, channel, k, row, one_per_image=True, 
     return results if several else results[0]
 
 
+def unit_responses(activation_fn, images, labels, row, classes, batch_size=32):
+    """What a layer's units say where they see one of ``classes``: the data of a linear probe.
+
+    ``activation_fn`` maps a batch (n, C_in, H, W) of ``images`` to the layer's map (n, C, h, w); ``labels``
+    (N, H, W) are the images' classes and ``row`` the layer's LayerRF. A unit counts when its whole
+    receptive field lies inside the image (as ``top_activations(..., inside=True)``: it saw no padding)
+    and the class at the centre of its field is one of ``classes``.
+
+    Returns (responses (units, C): the C channels' activations at each counted unit, float64;
+    centre (units,): the centre class, as an index into ``classes``; scene (units,): its image)."""
+    images, labels, classes = np.asarray(images), np.asarray(labels), [int(c) for c in classes]
+    if images.ndim != 4 or labels.shape != (images.shape[0],) + images.shape[2:]:
+        raise ValueError(f"unit_responses: images (N, C, H, W) and labels (N, H, W) of the same scenes, got "
+                         f"shapes {images.shape} and {labels.shape}")
+    height, width = images.shape[2:]
+    lookup = np.full(max(int(labels.max()), max(classes)) + 1, -1)
+    lookup[classes] = np.arange(len(classes))  # class id -> its index in classes; -1: not counted
+    responses, centres, scenes = [], [], []
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            acts = activation_fn(tensor(images[start:start + batch_size])).numpy()
+            n, _, h, w = acts.shape
+            boxes = np.array([[unit_box(row, y, x) for x in range(w)] for y in range(h)])  # (h, w, 4)
+            inside = (boxes[..., 0] >= 0) & (boxes[..., 1] < height) & (boxes[..., 2] >= 0) & (boxes[..., 3] < width)
+            cy = np.clip((boxes[..., 0] + boxes[..., 1]) // 2, 0, height - 1)
+            cx = np.clip((boxes[..., 2] + boxes[..., 3]) // 2, 0, width - 1)
+            centre = lookup[labels[start:start + n][:, cy, cx]]             # (n, h, w)
+            counted = inside[None] & (centre >= 0)
+            responses.append(acts.transpose(0, 2, 3, 1)[counted].astype(np.float64))
+            centres.append(centre[counted])
+            scenes.append(np.nonzero(counted)[0] + start)
+    return np.concatenate(responses), np.concatenate(centres), np.concatenate(scenes)
+
+
+def linear_probe(features, targets, train, steps=500, lr=0.05):
+    """Alain & Bengio's linear probe: how much of ``targets`` a linear read-out of ``features`` recovers.
+
+    features (M, C) and integer targets (M,) in [0, K); ``train`` (M,) bool marks the examples the probe
+    learns from, the others score it. Each feature is standardised with the training examples' mean and
+    standard deviation, then a softmax classifier  p(k | f) = softmax(f W + b)_k  is fitted to the training
+    examples with the library's own ops (cross-entropy, Adam, full batch, ``steps`` steps, from W = 0 and
+    b = 0: the problem is convex, so no random start is needed and the result is reproducible).
+
+    Returns the share of the held-out examples whose target is the probe's most probable class."""
+    from .optim import Adam
+    features, targets, train = np.asarray(features, np.float64), np.asarray(targets), np.asarray(train, bool)
+    if features.ndim != 2 or targets.shape != (len(features),) or train.shape != targets.shape:
+        raise ValueError(f"linear_probe: features (M, C), targets (M,) and train (M,), got shapes {features.shape}, "
+                         f"{targets.shape} and {train.shape}")
+    if not train.any() or train.all():
+        raise ValueError(f"linear_probe: needs examples to learn from and to score ({int(train.sum())} of "
+                         f"{len(train)} marked train)")
+    mean, std = features[train].mean(axis=0), features[train].std(axis=0)
+    standard = (features - mean) / np.where(std > 0, std, 1.0)
+    classes = int(targets.max()) + 1
+    w = tensor(np.zeros((standard.shape[1], classes)), requires_grad=True)
+    b = tensor(np.zeros(classes), requires_grad=True)
+    optimizer = Adam([w, b], lr=lr)
+    x, y = tensor(standard[train]), targets[train]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(F.matmul(x, w) + b, y).backward()
+        optimizer.step()
+    with no_grad():
+        guess = (F.matmul(tensor(standard[~train]), w) + b).numpy().argmax(axis=1)
+    return float((guess == targets[~train]).mean())
+
+
 def occlusion_sensitivity(model, image, target_class, size=8, stride=2, fill=None, region=None, batch_size=64,
                           device="cpu", score="probability", exclude_covered=False):
     """Zeiler & Fergus: slide a ``size`` x ``size`` square of colour ``fill`` (default: the image's mean)

@@ -266,36 +266,47 @@ class NoPoolingNet(SegmentationModel):
 
 class PyramidFCN(SegmentationModel):
     """Farabet et al.'s multi-scale network: the same network (shared weights) applied to the image
-    resized by each of ``scales``; the score maps are resized to the input and summed."""
+    at each of ``scales`` (1, 1/2, 1/4, ...: powers of two), the score maps resized to the input and
+    summed.
+
+    Each level of the pyramid is the one above it halved (bilinear, align_corners=False), as an image
+    pyramid is built: halving averages 2x2 blocks exactly, so the level at 1/2**k is k successive 2x2
+    average poolings of the image, and enters the receptive-field arithmetic as exactly that."""
 
     def __init__(self, num_classes, scales=(1.0, 0.5), base="fcn8s", **kwargs):
         super().__init__()
+        self.halvings = [_halvings(s) for s in scales]
         self.num_classes, self.scales, self.name = num_classes, tuple(scales), f"pyramid_{base}"
         self.net = build_model(base, num_classes, **kwargs)
 
     def receptive_field_branches(self):
-        """The shared net's branches at each scale, in the pixels of the full-size input. Resizing by 1/2
-        with bilinear interpolation (align_corners=False) averages 2x2 blocks exactly, so it enters the
-        path as a 2x2 average pooling."""
+        """The shared net's branches at each scale, in the pixels of the full-size input."""
         branches = {}
-        for s in self.scales:
-            if s not in (1, 1.0, 0.5):
-                raise ValueError(f"receptive_field: scale {s} has no exact pooling equivalent (only 1 and 0.5)")
-            resize = [] if s == 1 else [nn.AvgPool2d(2)]
+        for s, k in zip(self.scales, self.halvings):
             for name, layers in self.net.receptive_field_branches().items():
-                branches[f"scale {s}: {name}"] = resize + layers
+                branches[f"scale {s}: {name}"] = [nn.AvgPool2d(2) for _ in range(k)] + layers
         return branches
 
     def forward(self, x):
         size = x.shape[2:]
-        total = None
-        for s in self.scales:
-            xs = x if s == 1 else F.interpolate_bilinear(x, size=tuple(max(1, round(n * s)) for n in size))
-            scores = self.net(xs)
-            if s != 1:
+        total, level, level_halvings = None, x, 0
+        for k in sorted(self.halvings):  # from the finest level down, each one halved from the last
+            while level_halvings < k:
+                level = F.interpolate_bilinear(level, size=tuple(max(1, n // 2) for n in level.shape[2:]))
+                level_halvings += 1
+            scores = self.net(level)
+            if k:
                 scores = F.interpolate_bilinear(scores, size=size)
             total = scores if total is None else total + scores
         return total
+
+
+def _halvings(scale):
+    """k for a pyramid scale 1/2**k; any other scale is refused (the levels are halvings)."""
+    for k in range(8):
+        if scale == 0.5 ** k:
+            return k
+    raise ValueError(f"PyramidFCN: scales must be 1, 1/2, 1/4, ... (successive halvings), got {scale}")
 
 
 MODELS = {
@@ -304,7 +315,9 @@ MODELS = {
     "dilated_context": lambda c, **k: DilatedFCN(c, context=True, **k),
     "pyramid": lambda c, **k: PyramidFCN(c, **k),
     "shallow": lambda c, **k: ShallowFCN(c, **k),
+    "shallow1": lambda c, **k: ShallowFCN(c, stages=1, **k),
     "shallow2": lambda c, **k: ShallowFCN(c, stages=2, **k),
+    "pyramid_shallow1": lambda c, **k: PyramidFCN(c, scales=(1.0, 0.5, 0.25), base="shallow1", **k),
     "pyramid_shallow2": lambda c, **k: PyramidFCN(c, base="shallow2", **k),
     "nopool": lambda c, **k: NoPoolingNet(c, **k),
     "texture": lambda c, **k: _texture_baseline(c, **k),

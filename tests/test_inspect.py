@@ -212,3 +212,43 @@ def test_top_activating_patches_of_a_rectangular_field_are_rectangles():
     assert patch.shape == (3, 1, 3)
     expected = np.pad(images[index], ((0, 0), (0, 0), (1, 1)), constant_values=0.5)[:, y:y + 1, x:x + 3]
     np.testing.assert_array_equal(patch, expected)
+
+
+def test_unit_responses_are_the_inside_units_centred_on_the_classes():
+    from minisegnet.inspect import unit_responses
+    rng = np.random.default_rng(0)
+    images = rng.random((5, 3, 12, 10))
+    labels = rng.integers(0, 4, size=(5, 12, 10))
+    conv = nn.Conv2d(3, 6, 3, stride=2, padding=1, dtype=np.float64)
+    row = receptive_field([conv])[-1]
+    responses, centre, scene = unit_responses(lambda x: conv(x), images, labels, row, [3, 0], batch_size=2)
+    acts = conv(msn.tensor(images)).numpy()
+    expected = []  # one unit at a time, by the definition
+    for n in range(acts.shape[0]):
+        for y in range(acts.shape[2]):
+            for x in range(acts.shape[3]):
+                top, bottom, left, right = unit_box(row, y, x)
+                if top < 0 or left < 0 or bottom >= 12 or right >= 10:
+                    continue  # the field reaches into the padding
+                c = labels[n, (top + bottom) // 2, (left + right) // 2]
+                if c in (3, 0):
+                    expected.append((acts[n, :, y, x], [3, 0].index(c), n))
+    assert len(responses) == len(expected) > 0
+    np.testing.assert_array_equal(responses, np.array([e[0] for e in expected]))
+    assert centre.tolist() == [e[1] for e in expected] and scene.tolist() == [e[2] for e in expected]
+    with pytest.raises(ValueError, match=r"unit_responses: images \(N, C, H, W\) and labels"):
+        unit_responses(lambda x: x, images, labels[:3], row, [0, 1])
+
+
+def test_a_linear_probe_reads_a_linear_code_and_not_noise():
+    from minisegnet.inspect import linear_probe
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, 600)
+    train = np.arange(600) < 400
+    code = np.eye(3)[targets] * 2.0 + rng.normal(0, 0.5, (600, 3))  # each class lifts its own feature
+    mixed = code @ rng.normal(size=(3, 8))                              # the same code spread over 8 features
+    assert linear_probe(mixed, targets, train) > 0.9
+    noise = rng.normal(size=(600, 8))
+    assert abs(linear_probe(noise, targets, train) - 1 / 3) < 0.1       # chance: nothing to read
+    with pytest.raises(ValueError, match="linear_probe: needs examples to learn from and to score"):
+        linear_probe(noise, targets, np.ones(600, bool))

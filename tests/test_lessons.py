@@ -158,7 +158,7 @@ def test_lesson_06_pixel_accuracy_flatters_a_model_that_never_predicts_a_thing(t
     assert_png(tmp_path / "06_intersection_over_union.png", 1100, 270)
 
 
-def test_lesson_04_top_patches_one_per_scene_and_the_depth_trend_against_chance(shared_out):
+def test_lesson_04_top_patches_one_per_scene_and_a_probe_per_stage(shared_out):
     out = run_lesson("04_what_units_see.py", shared_out)
     # which layers' fields fit in the scene: exactly those the lesson scans
     fits = table(r"^stage (\d) +(\d+) +(\d+)  (yes|no)$", out, 5)
@@ -186,15 +186,19 @@ def test_lesson_04_top_patches_one_per_scene_and_the_depth_trend_against_chance(
         assert stage == row[0] and of_stuff == of_thing == row[5] and int(n_stuff) + int(n_thing) == int(row[5])
         parts = [int(n) * float(p) for n, p in ((n_stuff, p_stuff), (n_thing, p_thing)) if int(n)]
         assert sum(parts) / int(row[5]) == pytest.approx(purity, abs=0.01)
-    purity, purity_chance, things, things_chance = np.array(stats).T
-    # the two claims, decided by the table the run printed (the quick net need not say yes)
-    specific, objects = find(r"^claim: deeper units are more class-specific \(purity stage 1 < .*\): (yes|NO)\n"
-                             r"claim: deeper units respond more to objects \(share on things stage 1 < .*\): (yes|NO)$",
-                             out)
-    def rising(v, chance):
-        return bool(np.all(np.diff(v) > 0) and v[-1] > chance[-1])
-    assert specific == ("yes" if rising(purity, purity_chance) else "NO")
-    assert objects == ("yes" if rising(things, things_chance) else "NO")
+    # the linear probe: one row per scanned layer, accuracies between 0 and 1, the units of every stage
+    probe = table(r"^stage (\d) +(\d+) \| +(\d+) +" + NUMBER + " +" + NUMBER + r" \| +(\d+) +" + NUMBER + " +" + NUMBER
+                  + "$", out, len(used))
+    assert [(stage, r) for stage, r, *_ in probe] == used
+    for stage, _, thing_units, *values in probe:
+        assert 0 < int(thing_units) < int(values[2]) and all(0 <= float(v) <= 1 for v in values[:2] + values[3:])
+    accuracy, majority = (np.array([float(p[i]) for p in probe]) for i in (3, 4))
+    # the claim, decided by the table the run printed (the quick net need not say yes)
+    claim = find(r"^claim: deeper layers are more class-specific: a linear probe names the object under a unit more "
+                 r"often \(stage 1 < .*: ([\d.]+(?: < [\d.]+)*); the deepest above the majority guess, ([\d.]+)\): "
+                 r"(yes|NO)$", out)
+    assert [float(v) for v in claim[0].split(" < ")] == accuracy.tolist() and float(claim[1]) == majority[-1]
+    assert claim[2] == ("yes" if np.all(np.diff(accuracy) > 0) and accuracy[-1] > majority[-1] else "NO")
     # plot_top_activations: per layer its purest stuff channel, its purest thing channel if any, its median one
     shown, crops = map(int, find(r"^figure: .*04_what_units_see\.png \((\d+) channels x (\d+) crops\)", out))
     assert crops == k and 2 * len(rows) <= shown <= 3 * len(rows)
@@ -335,10 +339,16 @@ def test_lesson_08_fcn32s_and_fcn8s_by_distance_to_a_boundary(shared_out):
             pooled = sum(b[0] * b[column] for b in selected if b[0]) / pixels
             assert accuracy == pytest.approx(pooled, abs=1e-3)  # the bands' accuracies have 3 decimals
         assert fall == pytest.approx(far - near, abs=1.5e-3)
-    claim = find(r"within stuff \(([\d.]+) vs ([\d.]+)\): (\w+); within things \(([\d.]+) vs ([\d.]+)\): (\w+)$", out)
-    for group, (fall32, fall8, verdict) in (("stuff", claim[:3]), ("things", claim[3:])):
-        assert (float(fall32), float(fall8)) == (summary[group, "FCN-32s"][4], summary[group, "FCN-8s"][4])
-        assert verdict == ("yes" if float(fall32) > float(fall8) else "NO")
+    claim = find(r"within stuff \(([\d.]+) vs ([\d.]+)\): (\w+)$", out)
+    assert (float(claim[0]), float(claim[1])) == (summary["stuff", "FCN-32s"][4], summary["stuff", "FCN-8s"][4])
+    assert claim[2] == ("yes" if float(claim[0]) > float(claim[1]) else "NO")
+    right = find(r"fewer thing pixels right than FCN-8s \(([\d.]+)% vs ([\d.]+)%\), in every distance band that "
+                 r"holds thing pixels: (\w+)$", out)
+    pooled = [sum(b[0] * b[column] for b in bands["things"] if b[0]) / sum(b[0] for b in bands["things"])
+              for column in (1, 2)]
+    assert [float(right[0]), float(right[1])] == pytest.approx([100 * p for p in pooled], abs=0.1)
+    every_band = all(b[1] < b[2] for b in bands["things"] if b[0])
+    assert right[2] == ("yes" if float(right[0]) < float(right[1]) and every_band else "NO")
     # what 6 epochs establish: within stuff, both nets are less accurate within 2 px of a boundary than more
     # than 4 px away, and near boundaries FCN-8s is more accurate than FCN-32s
     assert summary["stuff", "FCN-32s"][4] > 0 and summary["stuff", "FCN-8s"][4] > 0
@@ -425,13 +435,14 @@ def test_lesson_12_crf_tuned_on_fresh_scenes_improves_boundaries_and_reports_thi
     assert_png(shared_out / "12_deeplab_crf.png", 1000, 820)
 
 
-def test_lesson_09_the_half_scale_branch_sees_twice_as_far(shared_out):
+def test_lesson_09_each_halving_doubles_what_the_shared_net_sees(shared_out):
     out = run_lesson("09_image_pyramids.py", shared_out)
-    branches = {(scale, name): (int(r), int(s)) for scale, name, r, s in table(
-        r"^   scale (1\.0|0\.5): (.+?) +r = +(\d+), S = +(\d+)$", out, 2)}
-    # the half-size input enters through a 2x2 average pooling: the field and the stride double, exactly
-    (full,), (half,) = ([v for (scale, _), v in branches.items() if scale == s] for s in ("1.0", "0.5"))
-    assert half == (2 * full[0], 2 * full[1]) and full == (16, 4)  # the shallow net: two stages, r 16, stride 4
+    branches = {scale: (int(r), int(s)) for scale, name, r, s in table(
+        r"^   scale (1\.0|0\.5|0\.25): (.+?) +r = +(\d+), S = +(\d+)$", out, 3)}
+    # each level is the one above halved, a 2x2 average pooling: the field and the stride double, exactly
+    full, half, quarter = branches["1.0"], branches["0.5"], branches["0.25"]
+    assert full == (6, 2)  # the first stage: two 3x3 convolutions and a 2x2 pooling
+    assert half == (2 * full[0], 2 * full[1]) and quarter == (2 * half[0], 2 * half[1])
     # the things are larger than the one-scale window (the lesson's premise)
     assert find(r"validation scenes of (\d+)x\d+", out)[0] == str(SIZE)
     span, count = map(int, find(r"a thing in the validation scenes spans (\d+) px from top to bottom \(median of (\d+)\)",
@@ -439,12 +450,12 @@ def test_lesson_09_the_half_scale_branch_sees_twice_as_far(shared_out):
     _, val = train_val_split(96, VAL_SCENES, size=SIZE, seed=0)
     heights = [int((ids == k).any(axis=1).sum()) for ids in val.instances for k in np.unique(ids[ids > 0])]
     assert (span, count) == (round(np.median(heights)), len(heights)) and span > full[0]
-    half_r, full_r, verdict = find(r"the half-scale branch sees (\d+) px of the input where the full-scale one sees (\d+) px: "
-                                   r"(\w+)", out)
-    assert (int(half_r), int(full_r)) == (half[0], full[0]) and verdict == "yes"
+    coarse_r, full_r, verdict = find(r"the quarter-scale branch sees (\d+) px of the input where the full-scale one sees "
+                                     r"(\d+) px: (\w+)", out)
+    assert (int(coarse_r), int(full_r)) == (quarter[0], full[0]) and verdict == "yes"
     rows = {title: tuple(map(float, values)) for title, *values in table(
-        r"^   (shallow net, one scale|shallow net, scales 1 and 1/2) +" + " +".join([NUMBER] * 5) + "$", out, 2)}
-    one, pyramid = rows["shallow net, one scale"], rows["shallow net, scales 1 and 1/2"]
+        r"^   (one stage, one scale|one stage, scales 1, 1/2, 1/4) +" + " +".join([NUMBER] * 5) + "$", out, 2)}
+    one, pyramid = rows["one stage, one scale"], rows["one stage, scales 1, 1/2, 1/4"]
     things_p, things_1, shape_p, shape_1, verdict = find(
         rf"things IU {NUMBER} vs {NUMBER}, right shape {NUMBER} vs {NUMBER}: (\w+)$", out)
     assert (float(things_p), float(things_1), float(shape_p), float(shape_1)) == (pyramid[2], one[2], pyramid[3], one[3])

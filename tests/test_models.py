@@ -109,6 +109,25 @@ def test_a_two_stage_shallow_control_sees_16_px_at_stride_4_and_scores_every_pix
         build_model("shallow", 5, stages=5)
 
 
+def test_a_pyramid_level_is_the_one_above_halved_so_the_quarter_level_is_a_4x4_average():
+    """pyramid_shallow1: the first stage on the image at 1, 1/2 and 1/4. Halving (bilinear, align_corners=False)
+    averages 2x2 blocks exactly, so the 1/4 level is the 4x4 block average, and the model's scores are the
+    shared net's scores at each level, upsampled and summed; the fields per branch are 6, 12 and 24 px."""
+    from minisegnet.inspect import receptive_field
+    msn.manual_seed(0)
+    model = build_model("pyramid_shallow1", 4)
+    x = np.random.default_rng(1).random((2, 3, 32, 32)).astype(np.float32)
+    quarter = x.reshape(2, 3, 8, 4, 8, 4).mean(axis=(3, 5))
+    np.testing.assert_allclose(F.avg_pool2d(msn.tensor(x), 4).numpy(), quarter, rtol=1e-6)
+    levels = [x, x.reshape(2, 3, 16, 2, 16, 2).mean(axis=(3, 5)), quarter]
+    expected = sum(F.interpolate_bilinear(model.net(msn.tensor(level)), size=(32, 32)).numpy() for level in levels)
+    np.testing.assert_allclose(model(msn.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
+    fields = [(rows[-1].size, rows[-1].jump) for rows in receptive_field(model).values()]
+    assert fields == [(6, 2), (12, 4), (24, 8)]
+    with pytest.raises(ValueError, match=r"PyramidFCN: scales must be 1, 1/2, 1/4, ... \(successive halvings\), got 0.3"):
+        build_model("pyramid", 4, scales=(1.0, 0.3))
+
+
 def test_no_pooling_control_keeps_full_resolution_and_sees_19_px():
     """Nine 3x3 convolutions at stride 1 (depths 2, 2, 2, 2, 1), no pooling, no dilation: r = 1 + 2 * 9 = 19,
     jump 1; every stage output has the input's size. The gradient of one output unit reaches exactly
