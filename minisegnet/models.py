@@ -8,12 +8,13 @@
     FCN-8s     ... and once more with stage 3, then x8
     Dilated    stages 4 and 5 keep stride 8: pooling removed, their convolutions dilated 2 and 4
                (DeepLab), optionally followed by Yu & Koltun's context module
-    Pyramid    one shared network applied to the image at several scales, maps upsampled to the
-               finest and summed (Farabet et al.)
+    Pyramid    one shared network applied to the image at several scales (1, 1/2, 1/4, ...: each
+               level the one above halved), maps upsampled to the finest and summed (Farabet et al.)
 
 Two controls for the lecture's two warnings about changing the backbone:
     Shallow    the first three stages only, scored and upsampled x8: fine, but r = 36 px
-               ("a shallower network is not very semantic")
+               ("a shallower network is not very semantic"); shallow2 / shallow1 keep two stages
+               (r = 16 px) / one (r = 6 px)
     NoPooling  all five stages with every pooling removed and no dilation: stride 1, r = 19 px
                ("remove subsampling and each unit looks at only a small window")
 
