@@ -27,6 +27,12 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     import numba
     numba.config.THREADING_LAYER = "workqueue"
 
+# A training step frees and reallocates the same few-MB arrays every step; glibc would hand them back
+# to the OS each time and fault them in again (backend.keep_freed_memory, a process-wide setting).
+from .backend import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()
+
 from . import cuda, functional, nn, optim  # noqa: E402
 from .engine import Function, Tensor, detect_anomaly, from_numpy, is_grad_enabled, no_grad, tensor  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
