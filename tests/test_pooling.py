@@ -80,12 +80,14 @@ def test_pooling_matches_torch(k, s, p, ceil, kind):
 
 
 @requires_torch
-def test_max_pool_tie_rule_matches_torch():
-    x = np.zeros((1, 2, 6, 6))
+@pytest.mark.parametrize("k,s,p,size", [(3, 2, 1, 6), (2, 2, 0, 6), (2, 2, 0, 7)])  # (2, 2, 0): the CPU's 2x2 fast path
+def test_max_pool_tie_rule_matches_torch(k, s, p, size):
+    x = np.zeros((1, 3, size, size))
     x[0, 1, ::2, ::2] = 1.0  # many ties
+    x[0, 2] = np.random.default_rng(0).integers(0, 3, (size, size))  # ties anywhere in a window
     ours, tx = leaf(x), to_torch(x, True)
-    F.max_pool2d(ours, 3, 2, 1).sum().backward()
-    torch.nn.functional.max_pool2d(tx, 3, 2, 1).sum().backward()
+    F.max_pool2d(ours, k, s, p).sum().backward()
+    torch.nn.functional.max_pool2d(tx, k, s, p).sum().backward()
     np.testing.assert_array_equal(ours.grad, tx.grad.numpy())
 
 

@@ -3,38 +3,52 @@ in parallel over (image, channel) planes. The source taps (i0, i1, lam per outpu
 row and column) are computed by ``reference.source_taps`` (once per size, cached by the
 dispatcher) and passed in, and so is the output, allocated by the caller with NumPy (see
 ``columns/cpu.py`` for why)."""
+import numpy as np
 from numba import njit, prange
+
+
+# Indices are unsigned (``U``) and the planes flat, as in columns/cpu.py: a signed index makes Numba
+# check for Python's negative indices on every read and write.
+U = np.uintp
 
 
 @njit(parallel=True, cache=True)
 def bilinear_forward_cpu(x, y0, y1, ly, x0, x1, lx, out):
-    n_images, channels = x.shape[0], x.shape[1]
+    n_images, channels, height, width = x.shape
     out_h, out_w = y0.shape[0], x0.shape[0]
+    x_flat, out_flat = x.reshape(-1), out.reshape(-1)
+    one = x.dtype.type(1)
     for plane in prange(n_images * channels):
-        n = plane // channels
-        c = plane % channels
-        for oy in range(out_h):
+        x_plane, out_plane = U(plane * height * width), U(plane * out_h * out_w)
+        for oy in range(U(out_h)):
             wy = ly[oy]
-            for ox in range(out_w):
+            top_row, bottom_row = x_plane + U(y0[oy] * width), x_plane + U(y1[oy] * width)
+            out_row = out_plane + oy * U(out_w)
+            for ox in range(U(out_w)):
                 wx = lx[ox]
-                top = (1 - wx) * x[n, c, y0[oy], x0[ox]] + wx * x[n, c, y0[oy], x1[ox]]
-                bottom = (1 - wx) * x[n, c, y1[oy], x0[ox]] + wx * x[n, c, y1[oy], x1[ox]]
-                out[n, c, oy, ox] = (1 - wy) * top + wy * bottom
+                left, right = U(x0[ox]), U(x1[ox])
+                top = (one - wx) * x_flat[top_row + left] + wx * x_flat[top_row + right]
+                bottom = (one - wx) * x_flat[bottom_row + left] + wx * x_flat[bottom_row + right]
+                out_flat[out_row + ox] = (one - wy) * top + wy * bottom
 
 
 @njit(parallel=True, cache=True)
 def bilinear_backward_cpu(grad_out, y0, y1, ly, x0, x1, lx, dx):
-    n_images, channels = grad_out.shape[0], grad_out.shape[1]
-    out_h, out_w = y0.shape[0], x0.shape[0]
+    n_images, channels, out_h, out_w = grad_out.shape
+    height, width = dx.shape[2], dx.shape[3]
+    grad_flat, dx_flat = grad_out.reshape(-1), dx.reshape(-1)
+    one = dx.dtype.type(1)
     for plane in prange(n_images * channels):
-        n = plane // channels
-        c = plane % channels
-        for oy in range(out_h):
+        dx_plane, grad_plane = U(plane * height * width), U(plane * out_h * out_w)
+        for oy in range(U(out_h)):
             wy = ly[oy]
-            for ox in range(out_w):
+            top_row, bottom_row = dx_plane + U(y0[oy] * width), dx_plane + U(y1[oy] * width)
+            grad_row = grad_plane + oy * U(out_w)
+            for ox in range(U(out_w)):
                 wx = lx[ox]
-                g = grad_out[n, c, oy, ox]
-                dx[n, c, y0[oy], x0[ox]] += (1 - wy) * (1 - wx) * g
-                dx[n, c, y0[oy], x1[ox]] += (1 - wy) * wx * g
-                dx[n, c, y1[oy], x0[ox]] += wy * (1 - wx) * g
-                dx[n, c, y1[oy], x1[ox]] += wy * wx * g
+                left, right = U(x0[ox]), U(x1[ox])
+                g = grad_flat[grad_row + ox]
+                dx_flat[top_row + left] += (one - wy) * (one - wx) * g
+                dx_flat[top_row + right] += (one - wy) * wx * g
+                dx_flat[bottom_row + left] += wy * (one - wx) * g
+                dx_flat[bottom_row + right] += wy * wx * g
