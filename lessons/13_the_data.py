@@ -197,13 +197,17 @@ print(f"claim: ignoring the boundary band ({100 * band_share:.1f}% of the traini
       f"accuracy away from boundaries: more than {FAR} px away {band_row[4]:.3f} vs {full_row[4]:.3f} with full "
       f"labels, a cost of {cost:.3f} (little: under {LITTLE}): {'yes' if cost < LITTLE else 'NO'}")
 voc_cost = full_row[6] - band_row[6]
-print(f"claim: ignoring the boundary band costs little mean IU, scored VOC's way (the band skipped in validation too): "
-      f"{band_row[6]:.3f} vs {full_row[6]:.3f}, a cost of {voc_cost:.3f} (little: under {LITTLE}): "
-      f"{'yes' if voc_cost < LITTLE else 'NO'}")
+# Two prices, measured and printed, but not claims of the slides (the lecture says why VOC ignores the band
+# and why datasets merge classes, not that either is free):
+print(f"measured: ignoring the boundary band in training costs mean IU, scored VOC's way (the band skipped in "
+      f"validation too): {band_row[6]:.3f} vs {full_row[6]:.3f}, a cost of {voc_cost:.3f}")
 plain_merged, trained_merged = merged_rows["full labels, merged after"], merged_rows["rare merged"]
-print(f"claim: merging the rare classes into 'other' raises the mean IU of what remains: trained on the merged labels "
-      f"{trained_merged[1]:.3f}, trained on all and merged after {plain_merged[1]:.3f}: "
-      f"{'yes' if trained_merged[1] > plain_merged[1] else 'NO'}")
+print(f"measured: training on the merged labels, rather than merging a full-label net's predictions after, changes "
+      f"the mean IU of the 7 classes from {plain_merged[1]:.3f} to {trained_merged[1]:.3f} "
+      f"({trained_merged[1] - plain_merged[1]:+.3f})")
+print(f"claim: marking the rare classes 'other' raises the mean IU a benchmark reports: the merged net on the 7 classes "
+      f"{trained_merged[1]:.3f}, the full-label net on the 9 {full_row[1]:.3f}: "
+      f"{'yes' if trained_merged[1] > full_row[1] else 'NO'}")
 print(f"claim: 'other' trades detail for reliability: the merged net's 'other' scores IU {trained_merged[3]:.3f}, the "
       f"{len(RARE)} classes it replaces {np.nanmean(rare_iou):.3f} on their own (mean IU, full-label net): "
       f"{'yes' if trained_merged[3] > np.nanmean(rare_iou) else 'NO'}")
