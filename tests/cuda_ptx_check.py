@@ -2,7 +2,9 @@
 
 Run as a separate process (``python tests/cuda_ptx_check.py``): the CUDA simulator, which the
 test session switches on, must be off here so that the real compiler (NVVM) runs. Type errors
-that the simulator would let through fail here, as they would on a device. It also checks that
+that the simulator would let through fail here, as they would on a device, and so does any
+float64 instruction in a kernel compiled for float32 arrays (GPUs run float64 at a fraction of
+the float32 rate; a float32 kernel computes in float32, as the CPU kernels and PyTorch do). It also checks that
 every kernel in those modules is listed, so a new kernel cannot skip the check.
 """
 import os
@@ -58,6 +60,10 @@ def main():
             ptx, _ = cuda.compile_ptx(kernel.py_func, tuple(typeof(a) for a in args), cc=ARCH)
             if ".entry" not in ptx:
                 sys.exit(f"{kernel.py_func.__name__} ({np.dtype(dtype).name}): no kernel entry in the PTX")
+            doubles = [line.strip() for line in ptx.splitlines() if ".f64" in line and not line.strip().startswith("//")]
+            if dtype == np.float32 and doubles:  # a bare 0.0, 1 - w or -math.inf constant is a float64 in Numba
+                sys.exit(f"{kernel.py_func.__name__} (float32): {len(doubles)} float64 PTX lines, e.g. {doubles[:2]}; "
+                         "type the constants in the array's dtype (x.dtype.type(0))")
             print(f"compiled {kernel.py_func.__name__:28s} {np.dtype(dtype).name:8s} sm_{ARCH[0]}{ARCH[1]}: "
                   f"{len(ptx)} bytes of PTX")
 

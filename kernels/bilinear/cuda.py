@@ -28,9 +28,10 @@ def _bilinear_forward_kernel(x, out, y0, y1, ly, x0, x1, lx):
     n = index // (out_w * out_h * channels)
     wy = ly[oy]
     wx = lx[ox]
-    top = (1 - wx) * x[n, c, y0[oy], x0[ox]] + wx * x[n, c, y0[oy], x1[ox]]
-    bottom = (1 - wx) * x[n, c, y1[oy], x0[ox]] + wx * x[n, c, y1[oy], x1[ox]]
-    out[n, c, oy, ox] = (1 - wy) * top + wy * bottom
+    one = x.dtype.type(1)  # a bare 1 - wx would be computed in float64
+    top = (one - wx) * x[n, c, y0[oy], x0[ox]] + wx * x[n, c, y0[oy], x1[ox]]
+    bottom = (one - wx) * x[n, c, y1[oy], x0[ox]] + wx * x[n, c, y1[oy], x1[ox]]
+    out[n, c, oy, ox] = (one - wy) * top + wy * bottom
 
 
 @cuda.jit
@@ -46,9 +47,10 @@ def _bilinear_backward_kernel(grad_out, dx, y0, y1, ly, x0, x1, lx):
     wy = ly[oy]
     wx = lx[ox]
     g = grad_out[n, c, oy, ox]
-    cuda.atomic.add(dx, (n, c, y0[oy], x0[ox]), (1 - wy) * (1 - wx) * g)
-    cuda.atomic.add(dx, (n, c, y0[oy], x1[ox]), (1 - wy) * wx * g)
-    cuda.atomic.add(dx, (n, c, y1[oy], x0[ox]), wy * (1 - wx) * g)
+    one = dx.dtype.type(1)
+    cuda.atomic.add(dx, (n, c, y0[oy], x0[ox]), (one - wy) * (one - wx) * g)
+    cuda.atomic.add(dx, (n, c, y0[oy], x1[ox]), (one - wy) * wx * g)
+    cuda.atomic.add(dx, (n, c, y1[oy], x0[ox]), wy * (one - wx) * g)
     cuda.atomic.add(dx, (n, c, y1[oy], x1[ox]), wy * wx * g)
 
 

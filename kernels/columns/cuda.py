@@ -56,7 +56,7 @@ def _col2im_kernel(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     iy = (index // width) % height
     c = (index // (width * height)) % channels
     n = index // (width * height * channels)
-    total = 0.0
+    total = dx.dtype.type(0)  # a float32 kernel adds in float32 (a bare 0.0 is a float64)
     for ky in range(kh):
         # iy = oy*sh - ph + ky*dh  =>  oy = (iy + ph - ky*dh) / sh, when that is a whole number in range
         ty = iy + ph - ky * dh

@@ -45,10 +45,11 @@ def _blur_kernel(lattice, neighbours, direction, blurred):
     minus = neighbours[direction, i, 0]
     plus = neighbours[direction, i, 1]
     v = lattice[i, c]
+    half = lattice.dtype.type(0.5)  # a bare 0.5 would be a float64
     if minus >= 0:
-        v += 0.5 * lattice[minus, c]
+        v += half * lattice[minus, c]
     if plus >= 0:
-        v += 0.5 * lattice[plus, c]
+        v += half * lattice[plus, c]
     blurred[i, c] = v
 
 
@@ -60,7 +61,7 @@ def _slice_kernel(lattice, corners, weights, out):
         return
     p = index // channels
     c = index % channels
-    v = 0.0
+    v = out.dtype.type(0)
     for r in range(corners.shape[1]):
         v += weights[p, r] * lattice[corners[p, r], c]
     out[p, c] = v

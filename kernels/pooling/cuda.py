@@ -45,7 +45,7 @@ def _max_pool_forward_kernel(x, out, argmax, kh, kw, sh, sw, ph, pw):
     n = index // (out_w * out_h * channels)
     y0, y1, _ = _window(oy, sh, ph, kh, height)
     x0, x1, _ = _window(ox, sw, pw, kw, width)
-    best = -math.inf
+    best = x.dtype.type(-math.inf)  # in the array's dtype: a bare -math.inf would make best a float64
     best_index = y0 * width + x0  # a window of -inf alone: its first pixel
     for iy in range(y0, y1):
         for ix in range(x0, x1):
@@ -72,7 +72,7 @@ def _max_pool_backward_kernel(grad_out, argmax, dx, kh, kw, sh, sw, ph, pw):
     me = iy * width + ix
     oy0, oy1 = _outputs_covering(iy, sh, ph, kh, out_h)
     ox0, ox1 = _outputs_covering(ix, sw, pw, kw, out_w)
-    total = 0.0
+    total = dx.dtype.type(0)
     for oy in range(oy0, oy1):
         for ox in range(ox0, ox1):
             if argmax[n, c, oy, ox] == me:
@@ -93,11 +93,11 @@ def _avg_pool_forward_kernel(x, out, kh, kw, sh, sw, ph, pw):
     n = index // (out_w * out_h * channels)
     y0, y1, count_y = _window(oy, sh, ph, kh, height)
     x0, x1, count_x = _window(ox, sw, pw, kw, width)
-    total = 0.0
+    total = x.dtype.type(0)
     for iy in range(y0, y1):
         for ix in range(x0, x1):
             total += x[n, c, iy, ix]
-    out[n, c, oy, ox] = total / (count_y * count_x)
+    out[n, c, oy, ox] = total / x.dtype.type(count_y * count_x)  # (an integer divisor would promote to float64)
 
 
 @cuda.jit
@@ -113,12 +113,12 @@ def _avg_pool_backward_kernel(grad_out, dx, kh, kw, sh, sw, ph, pw):
     n = index // (width * height * channels)
     oy0, oy1 = _outputs_covering(iy, sh, ph, kh, out_h)
     ox0, ox1 = _outputs_covering(ix, sw, pw, kw, out_w)
-    total = 0.0
+    total = dx.dtype.type(0)
     for oy in range(oy0, oy1):
         _, _, count_y = _window(oy, sh, ph, kh, height)
         for ox in range(ox0, ox1):
             _, _, count_x = _window(ox, sw, pw, kw, width)
-            total += grad_out[n, c, oy, ox] / (count_y * count_x)
+            total += grad_out[n, c, oy, ox] / dx.dtype.type(count_y * count_x)
     dx[n, c, iy, ix] = total
 
 
