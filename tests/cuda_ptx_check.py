@@ -34,6 +34,7 @@ def example_arguments(dtype):
     indices, taps, weights = np.zeros((1, 1, 1, 1), np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
     geometry8, geometry6 = (1,) * 10, (1,) * 6
     corners, neighbours = np.zeros((1, 1), np.int64), np.zeros((1, 1, 2), np.int64)
+    ranges = np.zeros((4, 1), np.int64)  # bilinear backward: the outputs that read each input row or column
     return {
         columns._im2col_kernel: (image, stack) + geometry8,
         columns._col2im_kernel: (stack, image) + geometry8,
@@ -42,7 +43,7 @@ def example_arguments(dtype):
         pooling._avg_pool_forward_kernel: (image, image) + geometry6,
         pooling._avg_pool_backward_kernel: (image, image) + geometry6,
         bilinear._bilinear_forward_kernel: (image, image, taps, taps, weights, taps, taps, weights),
-        bilinear._bilinear_backward_kernel: (image, image, taps, taps, weights, taps, taps, weights),
+        bilinear._bilinear_backward_kernel: (image, image, weights, weights, ranges, ranges),
         crf._splat_kernel: (matrix, corners, matrix, matrix),
         crf._blur_kernel: (matrix, neighbours, 0, matrix),
         crf._slice_kernel: (matrix, corners, matrix, matrix),

@@ -1,9 +1,12 @@
 """Bilinear resizing as Numba CUDA kernels, twins of ``cpu.py``.
 
-Forward: one thread per output pixel. Backward: one thread per *output* pixel
-scattering into its four source pixels with ``cuda.atomic.add``, because several
-outputs share a source and the set of outputs that read a given input is awkward
-to enumerate when the scale is not an integer.
+Forward: one thread per output pixel. Backward: one thread per *input* pixel, gathering
+from the outputs that read it. Scattering from each output into its four source pixels
+would need ``cuda.atomic.add`` (several outputs share a source), and atomic adds land in
+a different order on every run, so the gradient would not be reproducible bit for bit.
+The gather is possible because the taps are monotonic: the outputs whose first tap
+(``i0``) is input row i form one contiguous range, and so do those whose second tap
+(``i1``) is row i (``_outputs_reading``), whatever the scale.
 """
 import math
 
@@ -35,23 +38,29 @@ def _bilinear_forward_kernel(x, out, y0, y1, ly, x0, x1, lx):
 
 
 @cuda.jit
-def _bilinear_backward_kernel(grad_out, dx, y0, y1, ly, x0, x1, lx):
+def _bilinear_backward_kernel(grad_out, dx, ly, lx, rows, cols):
+    """dx[n, c, iy, ix] = sum over the outputs (oy, ox) that read (iy, ix) of wy * wx * grad_out[n, c, oy, ox],
+    where wy is 1 - ly[oy] when iy is oy's first tap and ly[oy] when it is its second (the same for x).
+    rows (4, H): for each input row, [first, end) of the outputs whose first tap is it, then of those whose
+    second tap is it; cols (4, W) the same for columns. A fixed order of additions: deterministic."""
     index = cuda.grid(1)
-    if index >= grad_out.size:
+    if index >= dx.size:
         return
-    n_images, channels, out_h, out_w = grad_out.shape
-    ox = index % out_w
-    oy = (index // out_w) % out_h
-    c = (index // (out_w * out_h)) % channels
-    n = index // (out_w * out_h * channels)
-    wy = ly[oy]
-    wx = lx[ox]
-    g = grad_out[n, c, oy, ox]
+    n_images, channels, height, width = dx.shape
+    ix = index % width
+    iy = (index // width) % height
+    c = (index // (width * height)) % channels
+    n = index // (width * height * channels)
     one = dx.dtype.type(1)
-    cuda.atomic.add(dx, (n, c, y0[oy], x0[ox]), (one - wy) * (one - wx) * g)
-    cuda.atomic.add(dx, (n, c, y0[oy], x1[ox]), (one - wy) * wx * g)
-    cuda.atomic.add(dx, (n, c, y1[oy], x0[ox]), wy * (one - wx) * g)
-    cuda.atomic.add(dx, (n, c, y1[oy], x1[ox]), wy * wx * g)
+    total = dx.dtype.type(0)
+    for tap_y in range(2):
+        for oy in range(rows[2 * tap_y, iy], rows[2 * tap_y + 1, iy]):
+            wy = ly[oy] if tap_y == 1 else one - ly[oy]
+            for tap_x in range(2):
+                for ox in range(cols[2 * tap_x, ix], cols[2 * tap_x + 1, ix]):
+                    wx = lx[ox] if tap_x == 1 else one - lx[ox]
+                    total += wy * wx * grad_out[n, c, oy, ox]
+    dx[n, c, iy, ix] = total
 
 
 def bilinear_forward_cuda(x, taps, xp):
@@ -61,7 +70,17 @@ def bilinear_forward_cuda(x, taps, xp):
     return out
 
 
+def _outputs_reading(i0, i1, in_size, xp):
+    """(4, in_size) int64: for input index i, the outputs [first, end) whose first tap i0 is i, then those whose
+    second tap i1 is i. Both tap arrays are non-decreasing, so each set is one range, found by binary search."""
+    inputs = xp.arange(in_size)
+    return xp.stack([xp.searchsorted(i0, inputs, side="left"), xp.searchsorted(i0, inputs, side="right"),
+                     xp.searchsorted(i1, inputs, side="left"), xp.searchsorted(i1, inputs, side="right")]).astype(xp.int64)
+
+
 def bilinear_backward_cuda(grad_out, x_shape, taps, xp):
-    dx = xp.zeros(x_shape, dtype=grad_out.dtype)
-    _bilinear_backward_kernel[_blocks(grad_out.size), THREADS](grad_out, dx, *taps)
+    y0, y1, ly, x0, x1, lx = taps
+    rows, cols = _outputs_reading(y0, y1, x_shape[2], xp), _outputs_reading(x0, x1, x_shape[3], xp)
+    dx = xp.empty(x_shape, dtype=grad_out.dtype)
+    _bilinear_backward_kernel[_blocks(dx.size), THREADS](grad_out, dx, ly, lx, rows, cols)
     return dx
