@@ -44,7 +44,7 @@ def example_arguments(dtype):
         pooling._avg_pool_backward_kernel: (image, image) + geometry6,
         bilinear._bilinear_forward_kernel: (image, image, taps, taps, weights, taps, taps, weights),
         bilinear._bilinear_backward_kernel: (image, image, weights, weights, ranges, ranges),
-        crf._splat_kernel: (matrix, corners, matrix, matrix),
+        crf._splat_kernel: (matrix, matrix, taps, taps, matrix),  # values, weights, entries, starts, lattice
         crf._blur_kernel: (matrix, neighbours, 0, matrix),
         crf._slice_kernel: (matrix, corners, matrix, matrix),
     }

@@ -231,9 +231,9 @@ def test_bilinear_cuda_equal_reference_and_cpu(in_hw, out_hw, align, dtype):
 @pytest.mark.parametrize("dtype", SIM_DTYPES)
 @pytest.mark.parametrize("d", [2, 5])
 def test_lattice_filter_cuda_equals_reference_and_cpu(d, dtype):
-    """The CRF's splat (atomic adds), blur and slice kernels, for 3 channels. The lattice's
-    weights are float64 whatever the values' dtype (it is built on the host); the values set the
-    dtype of the result."""
+    """The CRF's splat, blur and slice kernels, for 3 channels, all gathers (no atomic adds: the same result on
+    every run). The lattice's weights are float64 whatever the values' dtype (it is built on the host); the
+    values set the dtype of the result and of the arithmetic."""
     from minisegnet.kernels.crf import reference as crf_ref
     kernels = cuda_module("crf")
     xp = device_xp()
@@ -242,6 +242,8 @@ def test_lattice_filter_cuda_equals_reference_and_cpu(d, dtype):
     values = np.random.default_rng(1).random((12, 3)).astype(dtype)
     out = to_host(kernels.lattice_filter_cuda(xp.asarray(values), *(xp.asarray(a) for a in lattice), xp))
     assert out.dtype == dtype
+    again = to_host(kernels.lattice_filter_cuda(xp.asarray(values), *(xp.asarray(a) for a in lattice), xp))
+    np.testing.assert_array_equal(out, again)
     np.testing.assert_allclose(out, crf_ref.lattice_filter_reference(values, *lattice), rtol=rtol(dtype))
     # (the CPU kernel in float64: the library's CRF runs in float64, so no float32 CPU kernel is compiled for it)
     np.testing.assert_allclose(out, cpu.lattice_filter(values.astype(np.float64), lattice), rtol=rtol(dtype))

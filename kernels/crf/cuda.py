@@ -5,8 +5,11 @@ whom) is built once per image by ``cpu.build_lattice_cpu`` on the host, because 
 hash table; its arrays are then copied to the device and the mean-field iterations run the
 three kernels below on the GPU:
 
-* splat: one thread per (pixel, channel), adding into its d+1 corners with
-  ``cuda.atomic.add`` (many pixels share a corner);
+* splat: one thread per (lattice point, channel), *gathering* the weighted values of the
+  pixels that touch it (many pixels share a corner). Scattering from each pixel into its d+1
+  corners would need ``cuda.atomic.add``, whose additions land in a different order on every
+  run; the gather reads a list of (pixel, corner) entries sorted by lattice point, built
+  once per lattice (``_entries_by_point``), so the result is the same on every run;
 * blur: one thread per (lattice point, channel), reading its two neighbours (a gather, no
   atomics), once per lattice direction;
 * slice: one thread per (pixel, channel), reading its d+1 corners.
@@ -23,15 +26,23 @@ def _blocks(n):
 
 
 @cuda.jit
-def _splat_kernel(values, corners, weights, lattice):
+def _splat_kernel(values, weights, entries, starts, lattice):
+    """lattice[i, c] = sum of weights[p, r] * values[p, c] over the (pixel p, corner r) entries whose corner is
+    point i: entries (N*(d+1),) holds the flat indices p*(d+1) + r sorted by point, point i's run
+    entries[starts[i]:starts[i + 1]], in increasing flat index (a fixed order of additions)."""
     index = cuda.grid(1)
-    n, channels = values.shape
-    if index >= n * channels:
+    points, channels = lattice.shape
+    if index >= points * channels:
         return
-    p = index // channels
+    i = index // channels
     c = index % channels
-    for r in range(corners.shape[1]):
-        cuda.atomic.add(lattice, (corners[p, r], c), weights[p, r] * values[p, c])
+    corners_per_pixel = weights.shape[1]
+    v = lattice.dtype.type(0)
+    for k in range(starts[i], starts[i + 1]):
+        entry = entries[k]
+        p = entry // corners_per_pixel
+        v += weights[p, entry % corners_per_pixel] * values[p, c]
+    lattice[i, c] = v
 
 
 @cuda.jit
@@ -67,12 +78,25 @@ def _slice_kernel(lattice, corners, weights, out):
     out[p, c] = v
 
 
+def _entries_by_point(corners, points, xp):
+    """(entries, starts): the flat (pixel, corner) indices p*(d+1) + r sorted by the lattice point corners[p, r]
+    they touch, ties in increasing flat index, and where each point's run starts (points + 1 offsets)."""
+    flat = corners.ravel()
+    # a unique sort key (point, then flat index) makes the order the same whichever sort the device uses
+    entries = xp.argsort(flat * flat.size + xp.arange(flat.size))
+    starts = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(xp.bincount(flat, minlength=points))])
+    return entries.astype(xp.int64), starts.astype(xp.int64)
+
+
 def lattice_filter_cuda(values, corners, weights, neighbours, xp):
     """values (N, C) CuPy -> (N, C): splat, blur along each of the d+1 directions, slice."""
     n, channels = values.shape
-    lattice = xp.zeros((neighbours.shape[1], channels), dtype=values.dtype)
+    points = neighbours.shape[1]
+    weights = weights.astype(values.dtype)  # the host builds them in float64: a float32 filter runs in float32
+    entries, starts = _entries_by_point(corners, points, xp)
+    lattice = xp.empty((points, channels), dtype=values.dtype)
     blurred = xp.empty_like(lattice)
-    _splat_kernel[_blocks(n * channels), THREADS](values, corners, weights, lattice)
+    _splat_kernel[_blocks(lattice.size), THREADS](values, weights, entries, starts, lattice)
     for direction in range(corners.shape[1]):
         _blur_kernel[_blocks(lattice.size), THREADS](lattice, neighbours, direction, blurred)
         lattice, blurred = blurred, lattice
