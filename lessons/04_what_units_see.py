@@ -31,7 +31,10 @@ lecture makes it, on objects, and with every unit rather than nine per channel: 
 channels as a feature vector, fit a softmax classifier on the units of the first half of the
 scenes and count how often it names the thing in the second half. The claim, as the slide states
 it: deeper layers are more class-specific (the probe names the object more often at each deeper
-stage, and the deepest beats always guessing the most frequent thing). The same probe over all
+stage, and the deepest beats always guessing the most frequent thing). A deeper unit also sees a
+larger window, and even random features of a larger window can tell more shapes apart, so the same
+probe also reads the same network before training: the claim needs the deepest stage to gain most
+from training. The same probe over all
 nine classes is printed beside it: there stage 1 is already good, because stuff is named by colour.
 
     python lessons/04_what_units_see.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
@@ -48,9 +51,10 @@ from _lesson import lesson_arguments, lesson_data, trained_model  # first: comma
 
 import numpy as np  # noqa: E402
 
-from minisegnet import tensor  # noqa: E402
+from minisegnet import manual_seed, tensor  # noqa: E402
 from minisegnet.data import CLASSES, THINGS, normalise  # noqa: E402
 from minisegnet.figures import plot_top_activations  # noqa: E402
+from minisegnet.models import build_model  # noqa: E402
 from minisegnet.inspect import (clip_box, linear_probe, receptive_field, top_activations, unit_box,  # noqa: E402
                                 unit_responses)
 
@@ -68,9 +72,9 @@ images, labels = data.val.images, data.val.labels
 size = images.shape[2]
 
 
-def stage_activation(stage):
+def stage_activation(stage, net=None):
     def activation_fn(x):
-        return model.backbone(tensor(normalise(x.numpy(), data.mean, data.std), device=args.device))[stage]
+        return (net or model).backbone(tensor(normalise(x.numpy(), data.mean, data.std), device=args.device))[stage]
     return activation_fn
 
 
@@ -149,11 +153,16 @@ for stage, on_thing, purity in by_kind:
 # --- 3. The lecture's claim, measured with every unit: a linear probe per stage ------------------
 # The units of the first half of the scenes train the probe, those of the second half score it (so
 # neighbouring units of one scene, which see almost the same pixels, never sit on both sides).
+# A deeper unit also sees a larger window, and any features of a larger window, even random ones, can
+# tell more shapes apart. So the same probe also reads the same network before training (the
+# initialisation the zoo's FCN-8s started from): what training added is the gap between the two.
+manual_seed(args.seed)  # as trained_model does before building the net it trains
+untrained = build_model("fcn8s", len(CLASSES)).to(args.device)
 print(f"\nlinear probe: a softmax classifier on a stage's channels at every inside unit, trained on the units of "
       f"scenes 1-{len(images) // 2}, scored on those of scenes {len(images) // 2 + 1}-{len(images)}; 'majority': always "
-      "the most frequent class of the training units")
-print(f"{'layer':8s} {'r (px)':>7s} | {'thing units':>11s} {'probe':>6s} {'majority':>8s} | {'all units':>9s} {'probe':>6s} "
-      f"{'majority':>8s}")
+      "the most frequent class of the training units; 'untrained': the same probe on the net before training")
+print(f"{'layer':8s} {'r (px)':>7s} | {'thing units':>11s} {'probe':>6s} {'untrained':>9s} {'majority':>8s} | "
+      f"{'all units':>9s} {'probe':>6s} {'majority':>8s}")
 probe = []
 for stage, row in layers:
     cells = []
@@ -163,13 +172,18 @@ for stage, row in layers:
         accuracy = linear_probe(responses, centre, train)
         majority = float(np.mean(centre[~train] == np.bincount(centre[train]).argmax()))
         cells.append((len(centre), f"{accuracy:.2f}", f"{majority:.2f}"))
-    probe.append([float(v) for v in cells[0][1:]])  # things: (probe, majority), as printed
-    print(f"stage {stage + 1:<2d} {row.size:>7d} | " + " | ".join(
-        f"{units:>{width}d} {accuracy:>6s} {majority:>8s}" for (units, accuracy, majority), width in zip(cells, (11, 9))))
+    before, _, _ = unit_responses(stage_activation(stage, untrained), images, labels, row, THINGS)
+    thing_centre, thing_train = unit_responses(stage_activation(stage), images, labels, row, THINGS)[1:]
+    at_init = f"{linear_probe(before, thing_centre, thing_train < len(images) // 2):.2f}"
+    probe.append([float(v) for v in (cells[0][1], at_init, cells[0][2])])  # things: (probe, untrained, majority)
+    (units, accuracy, majority), (all_units, all_accuracy, all_majority) = cells
+    print(f"stage {stage + 1:<2d} {row.size:>7d} | {units:>11d} {accuracy:>6s} {at_init:>9s} {majority:>8s} | "
+          f"{all_units:>9d} {all_accuracy:>6s} {all_majority:>8s}")
 
-accuracy, majority = np.array(probe).T
+accuracy, at_init, majority = np.array(probe).T
+gain = np.round(accuracy - at_init, 2)  # what training added, per stage (from the printed numbers)
 names = " < ".join(f"stage {stage + 1}" for stage, _ in layers)
-specific = bool(np.all(np.diff(accuracy) > 0) and accuracy[-1] > majority[-1])
+specific = bool(np.all(np.diff(accuracy) > 0) and accuracy[-1] > majority[-1] and gain[-1] > gain[:-1].max())
 figure = plot_top_activations(
     figure_rows, images, os.path.join(args.out, "04_what_units_see.png"),
     f"Where FCN-8s channels fire most: {K} validation scenes per channel, each cropped to the firing unit's "
@@ -177,5 +191,6 @@ figure = plot_top_activations(
 print(f"\nthing pixels in the validation scenes: {100 * np.isin(labels, THINGS).mean():.0f}%")
 print(f"claim: deeper layers are more class-specific: a linear probe names the object under a unit more often "
       f"({names}: {' < '.join(f'{a:.2f}' for a in accuracy)}; the deepest above the majority guess, "
-      f"{majority[-1]:.2f}): {'yes' if specific else 'NO'}")
+      f"{majority[-1]:.2f}), and training, not only the larger window, made the difference: the deepest stage gained most "
+      f"over the same net before training (gain {', '.join(f'{g:+.2f}' for g in gain)}): {'yes' if specific else 'NO'}")
 print(f"figure: {figure} ({len(figure_rows)} channels x {K} crops); total {time.perf_counter() - started:.0f} s")

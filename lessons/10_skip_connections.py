@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from minisegnet import functional as F, tensor  # noqa: E402
 from minisegnet.data import CLASSES, THINGS, normalise  # noqa: E402
 from minisegnet.figures import plot_segmentations  # noqa: E402
-from minisegnet.metrics import SegmentationMetrics, boundary_accuracy, right_shape_rate  # noqa: E402
+from minisegnet.metrics import SegmentationMetrics, boundary_accuracy, painted_at_stride, right_shape_rate  # noqa: E402
 from minisegnet.train import evaluate, predict  # noqa: E402
 
 args = lesson_arguments("Lesson 10: FCN-32s vs FCN-16s vs FCN-8s", quick="a small run in seconds")
@@ -70,19 +70,13 @@ for name, (_, s, _, _) in results.items():
     print(f"{name:8s} " + " ".join(f"{v:>7.2f}" for v in s["per_class_iou"]))
 
 # --- What resolution alone allows: the ground truth itself, painted at each net's stride -------------
-# The truth as one-hot maps, averaged over s x s blocks (what one score cell can hold) and upsampled back
-# bilinearly x s, as the nets upsample their scores: the best a net that knew every answer could score
-# if it painted at stride s. The gap between a net and this ceiling is learning, not resolution.
-def painted_at_stride(labels, stride):
-    one_hot = (labels[:, None] == np.arange(len(CLASSES))[None, :, None, None]).astype(np.float32)
-    coarse = F.avg_pool2d(tensor(one_hot), stride, ceil_mode=True)
-    return F.interpolate_bilinear(coarse, scale_factor=stride).numpy()[:, :, :labels.shape[1], :labels.shape[2]]
-
-
+# metrics.painted_at_stride: the truth as one-hot maps, averaged over s x s blocks (what one score cell can
+# hold) and upsampled back bilinearly x s, as the nets upsample their scores: the best a net that knew every
+# answer could score if it painted at stride s. The gap between a net and this ceiling is learning.
 print("\nthe ground truth painted at each stride (the ceiling of resolution alone) vs the net of that stride:")
 print(f"{'stride':>6s} {'ceiling mean IU':>16s} {'net':>8s} {'ceiling boundary acc.':>22s} {'net':>8s}")
 for name, stride in (("fcn32s", 32), ("fcn16s", 16), ("fcn8s", 8)):
-    painted = painted_at_stride(val_set.labels, stride)
+    painted = painted_at_stride(val_set.labels, len(CLASSES), stride)
     ceiling = SegmentationMetrics(len(CLASSES)).update(painted, val_set.labels).compute()["mean_iou"]
     ceiling_band = boundary_accuracy(painted, val_set.labels, BAND)
     net = results[name][1]

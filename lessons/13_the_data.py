@@ -193,9 +193,10 @@ print(f"claim: annotation is hardest where objects meet, and so is segmentation:
       f"{full_row[5]:.3f} of the band's pixels right and {full_off:.3f} of the others: "
       f"{'yes' if full_row[5] < full_off else 'NO'}")
 cost = full_row[4] - band_row[4]
+shown_cost = f"{cost:.3f}".replace("-0.000", "0.000")  # (a cost that rounds to zero is printed without a sign)
 print(f"claim: ignoring the boundary band ({100 * band_share:.1f}% of the training pixels unlabelled) costs little "
       f"accuracy away from boundaries: more than {FAR} px away {band_row[4]:.3f} vs {full_row[4]:.3f} with full "
-      f"labels, a cost of {cost:.3f} (little: under {LITTLE}): {'yes' if cost < LITTLE else 'NO'}")
+      f"labels, a cost of {shown_cost} (little: under {LITTLE}): {'yes' if cost < LITTLE else 'NO'}")
 voc_cost = full_row[6] - band_row[6]
 # Two prices, measured and printed, but not claims of the slides (the lecture says why VOC ignores the band
 # and why datasets merge classes, not that either is free):

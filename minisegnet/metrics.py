@@ -254,6 +254,22 @@ def accuracy_by_boundary_distance(pred, target, edges, classes=None, ignore_inde
 
 
 # --- Instances: what semantic labels cannot count ------------------------------------------------
+def painted_at_stride(labels, num_classes, stride):
+    """What resolution alone allows: the ground truth painted at stride ``stride``.
+
+    labels (N, H, W) become one-hot maps (N, num_classes, H, W), averaged over stride x stride blocks (what
+    one score cell of a stride-s net can hold; ceil mode, so edge blocks are partial) and upsampled back
+    x stride bilinearly, as the FCNs upsample their scores, then cropped to (H, W). Its argmax is the best a
+    net that knew every answer could label if it scored at stride s: the gap between a net and this
+    ceiling is learning, not resolution. Returns float32 scores (N, num_classes, H, W). (Lessons 8 and 10.)"""
+    from . import functional as F
+    from .engine import tensor
+    labels = np.asarray(labels)
+    one_hot = (labels[:, None] == np.arange(num_classes)[None, :, None, None]).astype(np.float32)
+    coarse = F.avg_pool2d(tensor(one_hot), stride, ceil_mode=True)
+    return F.interpolate_bilinear(coarse, scale_factor=stride).numpy()[:, :, :labels.shape[1], :labels.shape[2]]
+
+
 def connected_components(mask):
     """The 4-connected regions of a boolean mask, numbered.
 

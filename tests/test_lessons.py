@@ -187,18 +187,22 @@ def test_lesson_04_top_patches_one_per_scene_and_a_probe_per_stage(shared_out):
         parts = [int(n) * float(p) for n, p in ((n_stuff, p_stuff), (n_thing, p_thing)) if int(n)]
         assert sum(parts) / int(row[5]) == pytest.approx(purity, abs=0.01)
     # the linear probe: one row per scanned layer, accuracies between 0 and 1, the units of every stage
-    probe = table(r"^stage (\d) +(\d+) \| +(\d+) +" + NUMBER + " +" + NUMBER + r" \| +(\d+) +" + NUMBER + " +" + NUMBER
-                  + "$", out, len(used))
+    probe = table(r"^stage (\d) +(\d+) \| +(\d+) +" + NUMBER + " +" + NUMBER + " +" + NUMBER + r" \| +(\d+) +" + NUMBER
+                  + " +" + NUMBER + "$", out, len(used))
     assert [(stage, r) for stage, r, *_ in probe] == used
     for stage, _, thing_units, *values in probe:
-        assert 0 < int(thing_units) < int(values[2]) and all(0 <= float(v) <= 1 for v in values[:2] + values[3:])
-    accuracy, majority = (np.array([float(p[i]) for p in probe]) for i in (3, 4))
+        assert 0 < int(thing_units) < int(values[3]) and all(0 <= float(v) <= 1 for v in values[:3] + values[4:])
+    accuracy, at_init, majority = (np.array([float(p[i]) for p in probe]) for i in (3, 4, 5))
+    gain = np.round(accuracy - at_init, 2)
     # the claim, decided by the table the run printed (the quick net need not say yes)
     claim = find(r"^claim: deeper layers are more class-specific: a linear probe names the object under a unit more "
-                 r"often \(stage 1 < .*: ([\d.]+(?: < [\d.]+)*); the deepest above the majority guess, ([\d.]+)\): "
-                 r"(yes|NO)$", out)
+                 r"often \(stage 1 < .*: ([\d.]+(?: < [\d.]+)*); the deepest above the majority guess, ([\d.]+)\), "
+                 r"and training, not only the larger window, made the difference: the deepest stage gained most over "
+                 r"the same net before training \(gain ([-+\d., ]+)\): (yes|NO)$", out)
     assert [float(v) for v in claim[0].split(" < ")] == accuracy.tolist() and float(claim[1]) == majority[-1]
-    assert claim[2] == ("yes" if np.all(np.diff(accuracy) > 0) and accuracy[-1] > majority[-1] else "NO")
+    assert [float(v) for v in claim[2].split(", ")] == pytest.approx(gain.tolist(), abs=1e-9)
+    expected = np.all(np.diff(accuracy) > 0) and accuracy[-1] > majority[-1] and gain[-1] > gain[:-1].max()
+    assert claim[3] == ("yes" if expected else "NO")
     # plot_top_activations: per layer its purest stuff channel, its purest thing channel if any, its median one
     shown, crops = map(int, find(r"^figure: .*04_what_units_see\.png \((\d+) channels x (\d+) crops\)", out))
     assert crops == k and 2 * len(rows) <= shown <= 3 * len(rows)
@@ -349,6 +353,14 @@ def test_lesson_08_fcn32s_and_fcn8s_by_distance_to_a_boundary(shared_out):
     assert [float(right[0]), float(right[1])] == pytest.approx([100 * p for p in pooled], abs=0.1)
     every_band = all(b[1] < b[2] for b in bands["things"] if b[0])
     assert right[2] == ("yes" if float(right[0]) < float(right[1]) and every_band else "NO")
+    # the stride-32 ceiling: the truth painted at stride 32, recomputed here from the validation labels
+    from minisegnet.metrics import painted_at_stride
+    oracle, again = find(r"the ground truth itself painted at stride 32 labels ([\d.]+)% of the thing pixels right, "
+                         r"where FCN-8s gets ([\d.]+)%\)$", out)
+    things = np.isin(val.labels, THINGS)
+    painted = painted_at_stride(val.labels, 9, 32).argmax(axis=1)
+    assert float(oracle) == pytest.approx(100 * (painted[things] == val.labels[things]).mean(), abs=0.06)
+    assert again == right[1]
     # what 6 epochs establish: within stuff, both nets are less accurate within 2 px of a boundary than more
     # than 4 px away, and near boundaries FCN-8s is more accurate than FCN-32s
     assert summary["stuff", "FCN-32s"][4] > 0 and summary["stuff", "FCN-8s"][4] > 0

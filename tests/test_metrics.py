@@ -235,3 +235,16 @@ def test_confusion_among_refuses_classes_outside_the_matrix():
         confusion_among(np.eye(3), (1, 3))
     with pytest.raises(ValueError, match="square confusion matrix"):
         right_shape_rate(np.ones((2, 3)), (0,))
+
+
+def test_painted_at_stride_is_the_truth_at_stride_1_and_loses_what_is_smaller_than_a_block():
+    from minisegnet.metrics import painted_at_stride
+    labels = np.zeros((1, 8, 8), dtype=np.int64)
+    labels[0, :, 4:] = 1            # two halves: aligned with 4x4 blocks
+    labels[0, 1, 1] = 2             # one pixel of class 2, inside a block of class 0
+    one_hot = painted_at_stride(labels, 3, 1)
+    assert one_hot.shape == (1, 3, 8, 8) and (one_hot.argmax(axis=1) == labels).all()
+    painted = painted_at_stride(labels, 3, 4).argmax(axis=1)
+    assert painted[0, 1, 1] == 0 and not (painted == 2).any()  # the lone pixel is outvoted by its block
+    assert (painted[0, :, :3] == 0).all() and (painted[0, :, 5:] == 1).all()  # away from the edge, the halves stay
+    np.testing.assert_allclose(painted_at_stride(labels, 3, 4).sum(axis=1), 1.0, rtol=1e-6)  # still a distribution
