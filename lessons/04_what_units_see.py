@@ -132,9 +132,11 @@ for stage, row in layers:
     chosen = [("purest stuff", [i for i in by_purity if not on_thing[i]]),
               ("purest thing", [i for i in by_purity if on_thing[i]]),
               ("median", [by_purity[len(by_purity) // 2]])]
+    shown = set()
     for which, candidates in chosen:
-        if candidates:
+        if candidates and firing[candidates[0]] not in shown:  # (the median channel may be the purest one)
             channel = firing[candidates[0]]
+            shown.add(channel)
             counts = np.bincount(classes[channel], minlength=len(CLASSES))
             label = (f"stage {stage + 1} ch {channel}\n({which})\n"
                      f"{counts.max()}/{K} {CLASSES[int(counts.argmax())].name}")

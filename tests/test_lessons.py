@@ -205,7 +205,7 @@ def test_lesson_04_top_patches_one_per_scene_and_a_probe_per_stage(shared_out):
     assert claim[3] == ("yes" if expected else "NO")
     # plot_top_activations: per layer its purest stuff channel, its purest thing channel if any, its median one
     shown, crops = map(int, find(r"^figure: .*04_what_units_see\.png \((\d+) channels x (\d+) crops\)", out))
-    assert crops == k and 2 * len(rows) <= shown <= 3 * len(rows)
+    assert crops == k and len(rows) <= shown <= 3 * len(rows)  # (a channel shown once, whatever roles it fills)
     assert_png(shared_out / "04_what_units_see.png", round(100 * (1.2 * k + 1.7)), round(100 * (1.45 * shown + 0.5)))
 
 
