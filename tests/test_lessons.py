@@ -476,6 +476,14 @@ def test_lesson_09_each_halving_doubles_what_the_shared_net_sees(shared_out):
                                              r"([+-][\d.]+)$", out))
     assert t_lo <= t_hi and s_lo <= s_hi
     assert verdict == ("yes" if t_lo > 0 and s_lo > 0 else "NO")
+    # where the gain lands: thing pixels inside the things and near their outlines, counted from the labels
+    inside, *_, near, _, _ = find(r"^where: thing pixels labelled right, inside the things \(> 3 px from their "
+                                  rf"outline, (\d+) px\) one scale {NUMBER}, pyramid {NUMBER}; near the outline "
+                                  rf"\((\d+) px\) {NUMBER}, {NUMBER}$", out)
+    things = np.isin(val.labels, THINGS)
+    from minisegnet.metrics import boundary_distance
+    distance = boundary_distance(val.labels)
+    assert (int(inside), int(near)) == (int((things & (distance > 3)).sum()), int((things & (distance <= 3)).sum()))
     ratio = float(find(r"the price: ([\d.]+)x the time per scene", out)[0])
     # the time ratio of the unrounded times: within what the table's rounding (to 0.005 ms) and its own allow
     assert (pyramid[4] - 0.005) / (one[4] + 0.005) - 0.005 <= ratio <= (pyramid[4] + 0.005) / (one[4] - 0.005) + 0.005
