@@ -34,8 +34,8 @@ it: deeper layers are more class-specific (the probe names the object more often
 stage, and the deepest beats always guessing the most frequent thing). A deeper unit also sees a
 larger window, and even random features of a larger window can tell more shapes apart, so the same
 probe also reads the same network before training: the claim needs the deepest stage to gain most
-from training. The same probe over all
-nine classes is printed beside it: there stage 1 is already good, because stuff is named by colour.
+from training. The same probe over all nine classes is printed beside it: there stage 1 is already
+good, because stuff is named by colour.
 
     python lessons/04_what_units_see.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 
@@ -174,9 +174,9 @@ for stage, row in layers:
         accuracy = linear_probe(responses, centre, train)
         majority = float(np.mean(centre[~train] == np.bincount(centre[train]).argmax()))
         cells.append((len(centre), f"{accuracy:.2f}", f"{majority:.2f}"))
-    before, _, _ = unit_responses(stage_activation(stage, untrained), images, labels, row, THINGS)
-    thing_centre, thing_train = unit_responses(stage_activation(stage), images, labels, row, THINGS)[1:]
-    at_init = f"{linear_probe(before, thing_centre, thing_train < len(images) // 2):.2f}"
+        if classes is THINGS:  # the same units (which ones count depends on the fields, not the weights), untrained
+            before = unit_responses(stage_activation(stage, untrained), images, labels, row, THINGS)[0]
+            at_init = f"{linear_probe(before, centre, train):.2f}"
     probe.append([float(v) for v in (cells[0][1], at_init, cells[0][2])])  # things: (probe, untrained, majority)
     (units, accuracy, majority), (all_units, all_accuracy, all_majority) = cells
     print(f"stage {stage + 1:<2d} {row.size:>7d} | {units:>11d} {accuracy:>6s} {at_init:>9s} {majority:>8s} | "

@@ -118,8 +118,8 @@ print(f"claim: that context helps where the objects are larger than one scale's 
 # Printed as a measurement, not a claim: on seeds 0-2 the gain was not larger inside the things than near
 # their outlines (one scale already names the inside "disc", the commonest thing, and is right for discs).
 truth = data.val.labels
-interior = np.isin(truth, THINGS) & (boundary_distance(truth) > 3)
-edge = np.isin(truth, THINGS) & (boundary_distance(truth) <= 3)
+things, distance = np.isin(truth, THINGS), boundary_distance(truth)
+interior, edge = things & (distance > 3), things & (distance <= 3)
 right = {name: [float((predicted[name][where] == truth[where]).mean()) for where in (interior, edge)] for name in NAMES}
 print(f"where: thing pixels labelled right, inside the things (> 3 px from their outline, {interior.sum()} px) one "
       f"scale {right['shallow1'][0]:.3f}, pyramid {right['pyramid_shallow1'][0]:.3f}; "

@@ -117,6 +117,16 @@ def clip_box(box, height, width):
     return max(top, 0), min(bottom, height - 1), max(left, 0), min(right, width - 1)
 
 
+def _unit_boxes(row, h, w):
+    """(h, w, 4): ``unit_box`` of every unit of an h x w map."""
+    return np.array([[unit_box(row, y, x) for x in range(w)] for y in range(h)])
+
+
+def _fields_inside(boxes, height, width):
+    """(h, w) bool: the units whose whole field lies inside a height x width image (they saw no padding)."""
+    return (boxes[..., 0] >= 0) & (boxes[..., 1] <= height - 1) & (boxes[..., 2] >= 0) & (boxes[..., 3] <= width - 1)
+
+
 # The crop offset between two layers' maps, as FCN's skip fusion uses it, is ``functional.crop_offset``;
 # it is re-exported here beside the receptive fields it is computed from.
 crop_offset = F.crop_offset
@@ -238,9 +248,7 @@ def top_activations(activation_fn, images, channel, k, row, one_per_image=True, 
                                      f"channels (0 .. {depth - 1})")
                 allowed = np.ones((h, w), dtype=bool)
                 if inside:
-                    fields = np.array([[unit_box(row, y, x) for x in range(w)] for y in range(h)])
-                    allowed = ((fields[..., 0] >= 0) & (fields[..., 1] <= height - 1) & (fields[..., 2] >= 0)
-                               & (fields[..., 3] <= width - 1))
+                    allowed = _fields_inside(_unit_boxes(row, h, w), height, width)
                     if not allowed.any():
                         raise ValueError(f"top_activations: inside=True, but no unit's receptive field "
                                          f"({row.sizes[0]}x{row.sizes[1]} px) lies inside the {height}x{width} "
@@ -296,10 +304,11 @@ def unit_responses(activation_fn, images, labels, row, classes, batch_size=32):
         for start in range(0, len(images), batch_size):
             acts = activation_fn(tensor(images[start:start + batch_size])).numpy()
             n, _, h, w = acts.shape
-            boxes = np.array([[unit_box(row, y, x) for x in range(w)] for y in range(h)])  # (h, w, 4)
-            inside = (boxes[..., 0] >= 0) & (boxes[..., 1] < height) & (boxes[..., 2] >= 0) & (boxes[..., 3] < width)
-            cy = np.clip((boxes[..., 0] + boxes[..., 1]) // 2, 0, height - 1)
-            cx = np.clip((boxes[..., 2] + boxes[..., 3]) // 2, 0, width - 1)
+            if start == 0:  # every batch has the same map size: its fields once
+                boxes = _unit_boxes(row, h, w)
+                inside = _fields_inside(boxes, height, width)
+                cy = np.clip((boxes[..., 0] + boxes[..., 1]) // 2, 0, height - 1)
+                cx = np.clip((boxes[..., 2] + boxes[..., 3]) // 2, 0, width - 1)
             centre = lookup[labels[start:start + n][:, cy, cx]]             # (n, h, w)
             counted = inside[None] & (centre >= 0)
             responses.append(acts.transpose(0, 2, 3, 1)[counted].astype(np.float64))

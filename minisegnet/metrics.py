@@ -253,7 +253,6 @@ def accuracy_by_boundary_distance(pred, target, edges, classes=None, ignore_inde
     return pixels.astype(np.int64), accuracy
 
 
-# --- Instances: what semantic labels cannot count ------------------------------------------------
 def painted_at_stride(labels, num_classes, stride):
     """What resolution alone allows: the ground truth painted at stride ``stride``.
 
@@ -270,6 +269,7 @@ def painted_at_stride(labels, num_classes, stride):
     return F.interpolate_bilinear(coarse, scale_factor=stride).numpy()[:, :, :labels.shape[1], :labels.shape[2]]
 
 
+# --- Instances: what semantic labels cannot count ------------------------------------------------
 def connected_components(mask):
     """The 4-connected regions of a boolean mask, numbered.
 
