@@ -17,5 +17,5 @@ setup(
     packages=library + kernels,
     # Subpackages follow their parent: minisegnet.kernels.crf is read from kernels/crf.
     package_dir={"minisegnet.kernels": "kernels"},
-    package_data={"minisegnet.kernels": ["README.md"]},
+    package_data={"minisegnet.kernels": ["README.md", "*/*.cu"]},  # the CUDA C kernels, compiled at run time
 )

@@ -4,10 +4,12 @@ Each hot loop has a folder with three twins side by side:
 
     reference.py  plain Python loops that read like the formula (tests and lessons)
     cpu.py        Numba CPU kernel (njit, parallel over planes, cached compile)
-    cuda.py       Numba CUDA kernel (one thread per element), imported only for GPU arrays
+    cuda.py       Numba CUDA kernel (one thread per element): the readable GPU twin
+    <name>.cu     the same GPU kernel in CUDA C, launched through CuPy by gpu.py (cuda_c.py)
 
 The rule for which kernel runs is one line: **the array's device decides**. A
-NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the ``cuda.py`` kernel. (On the CPU,
+NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the CUDA C kernel (or, with
+MINISEGNET_GPU_KERNELS=numba, to the ``cuda.py`` twin; README.md says why both exist). (On the CPU,
 a convolution may split its batch over the cores, ``parallel.over_images``; inside such a worker
 the entry points run the serial twin of the Numba kernel, since that core is already busy.)
 The plain-loop references are never picked automatically; call them directly.
@@ -24,6 +26,8 @@ the user; the entry points below check again what the kernels rely on (dtype, ra
 shapes that must agree), the last line of defence for anyone who calls them directly.
 """
 import functools
+import importlib
+import os
 
 import numpy as np
 
@@ -44,6 +48,20 @@ from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_
 def _cupy():
     import cupy
     return cupy
+
+
+#: which kernels a CuPy array runs: "cuda-c", the CUDA C of each folder's .cu file launched through CuPy
+#: (``gpu.py``, the default), or "numba", the Numba CUDA twins of ``cuda.py`` (the readable versions;
+#: a launch costs ~10x the host time). Set with the environment variable MINISEGNET_GPU_KERNELS.
+GPU_KERNELS = os.environ.get("MINISEGNET_GPU_KERNELS", "cuda-c")
+
+
+def _gpu(folder, name):
+    """The GPU launcher ``name`` of kernels/<folder>: ``gpu.<name>_gpu`` (CUDA C) or ``cuda.<name>_cuda`` (Numba)."""
+    if GPU_KERNELS not in ("cuda-c", "numba"):
+        raise ValueError(f"MINISEGNET_GPU_KERNELS must be 'cuda-c' or 'numba', got {GPU_KERNELS!r}")
+    module, suffix = ("cuda", "_cuda") if GPU_KERNELS == "numba" else ("gpu", "_gpu")
+    return getattr(importlib.import_module(f".{folder}.{module}", __name__), name + suffix)
 
 
 def _ints(values):
@@ -85,9 +103,8 @@ def im2col(x, geometry, out_h, out_w):
     if out_h < 0 or out_w < 0:
         raise ValueError(f"kernels.im2col: output size ({out_h}, {out_w}) is negative")
     if _on_gpu(x):
-        from .columns.cuda import im2col_cuda
         cp = _cupy()
-        return im2col_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+        return _gpu("columns", "im2col")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
     cols = np.empty((x.shape[0], x.shape[1] * geometry[0] * geometry[1], out_h * out_w), dtype=x.dtype)
     kernel = im2col_cpu_serial if in_worker() else im2col_cpu  # one thread per core already: no nested pool
     kernel(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
@@ -106,9 +123,8 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
         raise ValueError(f"kernels.col2im: cols has shape {tuple(cols.shape)}, expected {expected} "
                          f"for an image of shape {tuple(x_shape)} and a {out_h}x{out_w} output")
     if _on_gpu(cols):
-        from .columns.cuda import col2im_cuda
         cp = _cupy()
-        return col2im_cuda(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
+        return _gpu("columns", "col2im")(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
     dx = np.zeros(x_shape, dtype=cols.dtype)
     kernel = col2im_cpu_serial if in_worker() else col2im_cpu
     kernel(np.ascontiguousarray(cols), _ints(geometry), out_h, out_w, dx)
@@ -182,9 +198,8 @@ def max_pool_forward(x, geometry, out_h, out_w):
         raise ValueError(f"kernels.max_pool_forward: padding {geometry[4:6]} is more than half the kernel "
                          f"{geometry[:2]}")
     if _on_gpu(x):
-        from .pooling.cuda import max_pool_forward_cuda
         cp = _cupy()
-        return max_pool_forward_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+        return _gpu("pooling", "max_pool_forward")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int64)
     max_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out, argmax)
@@ -198,9 +213,9 @@ def max_pool_backward(grad_out, argmax, x_shape, geometry):
         raise ValueError(f"kernels.max_pool_backward: argmax has shape {tuple(argmax.shape)}, "
                          f"grad_out {tuple(grad_out.shape)}")
     if _on_gpu(grad_out):
-        from .pooling.cuda import max_pool_backward_cuda
         cp = _cupy()
-        return max_pool_backward_cuda(cp.ascontiguousarray(grad_out), argmax, _ints(x_shape), _ints(geometry), cp)
+        return _gpu("pooling", "max_pool_backward")(cp.ascontiguousarray(grad_out), argmax, _ints(x_shape),
+                                                    _ints(geometry), cp)
     # The CPU kernel scatters to dx[argmax]: an index outside the image would write outside dx.
     if argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= x_shape[2] * x_shape[3]):
         raise ValueError(f"kernels.max_pool_backward: argmax holds indices outside [0, {x_shape[2] * x_shape[3]}), "
@@ -214,9 +229,8 @@ def avg_pool_forward(x, geometry, out_h, out_w):
     _check_array("avg_pool_forward", "x", x, 4)
     geometry = _check_geometry("avg_pool_forward", tuple(geometry) + (1, 1), 8)[:6]
     if _on_gpu(x):
-        from .pooling.cuda import avg_pool_forward_cuda
         cp = _cupy()
-        return avg_pool_forward_cuda(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+        return _gpu("pooling", "avg_pool_forward")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
     avg_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out)
     return out
@@ -227,9 +241,8 @@ def avg_pool_backward(grad_out, x_shape, geometry):
     _check_planes("avg_pool_backward", grad_out, x_shape)
     geometry = _check_geometry("avg_pool_backward", tuple(geometry) + (1, 1), 8)[:6]
     if _on_gpu(grad_out):
-        from .pooling.cuda import avg_pool_backward_cuda
         cp = _cupy()
-        return avg_pool_backward_cuda(cp.ascontiguousarray(grad_out), _ints(x_shape), _ints(geometry), cp)
+        return _gpu("pooling", "avg_pool_backward")(cp.ascontiguousarray(grad_out), _ints(x_shape), _ints(geometry), cp)
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
     avg_pool_backward_cpu(np.ascontiguousarray(grad_out), _ints(geometry), dx)
     return dx
@@ -263,6 +276,10 @@ def bilinear_forward(x, out_hw, scales, align_corners):
         # an empty input has no pixel for the taps to point at: they would read outside it
         raise ValueError(f"kernels.bilinear_forward: cannot resize an input of shape {tuple(x.shape)} "
                          f"to {tuple(out_hw)}; both need H, W >= 1")
+    if _on_gpu(x) and GPU_KERNELS == "cuda-c":  # taps cached on the GPU (bilinear/gpu.py)
+        from .bilinear.gpu import bilinear_forward_gpu
+        cp = _cupy()
+        return bilinear_forward_gpu(cp.ascontiguousarray(x), tuple(out_hw), tuple(scales), align_corners, cp)
     xp = _cupy() if _on_gpu(x) else np
     taps = bilinear_taps(x.shape[2:], out_hw, scales, align_corners, x.dtype, xp)
     if xp is not np:
@@ -278,6 +295,10 @@ def bilinear_backward(grad_out, x_shape, scales, align_corners):
     _check_planes("bilinear_backward", grad_out, x_shape)
     if min(grad_out.shape[2:]) < 1:
         raise ValueError(f"kernels.bilinear_backward: grad_out has an empty output size {tuple(grad_out.shape)}")
+    if _on_gpu(grad_out) and GPU_KERNELS == "cuda-c":
+        from .bilinear.gpu import bilinear_backward_gpu
+        cp = _cupy()
+        return bilinear_backward_gpu(cp.ascontiguousarray(grad_out), _ints(x_shape), tuple(scales), align_corners, cp)
     xp = _cupy() if _on_gpu(grad_out) else np
     taps = bilinear_taps(x_shape[2:], grad_out.shape[2:], scales, align_corners, grad_out.dtype, xp)
     if xp is not np:
@@ -328,8 +349,13 @@ def adam_update(p, g, m, v, lr, betas, eps, step, weight_decay):
                              f"the parameter a {p.dtype} array of shape {tuple(p.shape)}; they must match")
     b1, b2 = betas
     correction1, correction2 = 1 / (1 - b1 ** step), 1 / (1 - b2 ** step)
-    if _on_gpu(p) or not all(a.flags.c_contiguous for a in (p, g, m, v)):
-        # Array expressions (several passes; on a GPU several launches, until a fused GPU kernel exists)
+    contiguous = all(a.flags.c_contiguous for a in (p, g, m, v))
+    if _on_gpu(p) and contiguous and GPU_KERNELS == "cuda-c":  # one fused launch (optim/adam.cu)
+        from .optim.gpu import adam_update_gpu
+        adam_update_gpu(p, g, m, v, lr, b1, b2, eps, correction1, correction2, weight_decay)
+        return
+    if _on_gpu(p) or not contiguous:
+        # Array expressions (several passes; on a GPU several launches)
         xp = _cupy() if _on_gpu(p) else np
         grad = g + weight_decay * p if weight_decay else g
         m *= b1

@@ -27,8 +27,13 @@ OPS = {
 }
 
 
+@pytest.mark.parametrize("gpu_kernels", ["cuda-c", "numba"])
 @pytest.mark.parametrize("name", list(OPS))
-def test_op_on_gpu_matches_cpu(name):
+def test_op_on_gpu_matches_cpu(name, gpu_kernels, monkeypatch):
+    """With either set of GPU kernels: the CUDA C ones launched through CuPy (the default) and the Numba
+    CUDA twins (MINISEGNET_GPU_KERNELS=numba)."""
+    from minisegnet import kernels
+    monkeypatch.setattr(kernels, "GPU_KERNELS", gpu_kernels)
     fn, shapes = OPS[name]
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
@@ -45,7 +50,9 @@ def test_op_on_gpu_matches_cpu(name):
         np.testing.assert_allclose(d.grad.get(), c.grad, rtol=1e-5, atol=1e-5)
 
 
-def test_cross_entropy_and_a_training_step_on_gpu():
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_cross_entropy_and_a_training_step_on_gpu(optimizer):
+    """Three steps on the CPU and on the GPU from the same weights (Adam: the fused CUDA C update)."""
     msn.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1, bilinear=True))
@@ -58,7 +65,8 @@ def test_cross_entropy_and_a_training_step_on_gpu():
     for device in ("cpu", "cuda"):
         net.load_state_dict(state)
         net.to(device)
-        opt = optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        opt = optim.SGD(net.parameters(), lr=0.1, momentum=0.9) if optimizer == "sgd" else \
+            optim.Adam(net.parameters(), lr=0.01)
         for _ in range(3):
             opt.zero_grad()
             loss = F.cross_entropy(net(msn.tensor(x, device=device)), target, weight=np.arange(1.0, 5.0))

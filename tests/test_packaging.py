@@ -58,7 +58,7 @@ def source_files():
     files = {}
     for folder, installed_as in SOURCE_ROOTS.items():
         for path in sorted((REPO / folder).rglob("*")):
-            if path.is_file() and (path.suffix == ".py" or path.name == "README.md") and "__pycache__" not in path.parts:
+            if path.is_file() and (path.suffix in (".py", ".cu") or path.name == "README.md") and "__pycache__" not in path.parts:
                 files[installed_as + "/" + path.relative_to(REPO / folder).as_posix()] = path
     return files
 
