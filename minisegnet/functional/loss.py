@@ -66,7 +66,10 @@ def cross_entropy(logits, target, weight=None, ignore_index=255, reduction="mean
     """
     t = target.data if isinstance(target, Tensor) else target
     xp = array_module(logits.data)
-    t = xp.asarray(t)
+    # The labels are checked where they are: labels from the host (a data loader's NumPy array) are checked
+    # by NumPy before they move to a GPU, so a training step needs no GPU-to-host round trip for the check.
+    check_xp = array_module(t)  # numpy for NumPy arrays and lists, cupy for CuPy arrays
+    t = check_xp.asarray(t)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if logits.ndim < 2:
@@ -79,14 +82,15 @@ def cross_entropy(logits, target, weight=None, ignore_index=255, reduction="mean
     if tuple(t.shape) != expected:
         raise ValueError(f"cross_entropy: target shape {tuple(t.shape)} does not match logits {logits.shape}; "
                          f"expected {expected}")
-    if not xp.issubdtype(t.dtype, xp.integer):
+    if not check_xp.issubdtype(t.dtype, check_xp.integer):
         raise TypeError(f"cross_entropy: target must hold integer class labels, got dtype {t.dtype}")
     num_classes = logits.shape[1]
     bad = (t != ignore_index) & ((t < 0) | (t >= num_classes))
-    if bool(bad.any()):
-        values = sorted(set(int(v) for v in xp.unique(t[bad]).tolist()))
+    if bool(bad.any()):  # (labels already on a GPU: this waits for the GPU, once per call)
+        values = sorted(set(int(v) for v in check_xp.unique(t[bad]).tolist()))
         raise ValueError(f"cross_entropy: target labels {values[:10]} are outside [0, {num_classes}) "
                          f"and are not ignore_index={ignore_index}")
+    t = xp.asarray(t)
     w = None
     if weight is not None:
         w = xp.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=logits.dtype)
