@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ops.py                 # CPU, all cores, float32
     python benchmarks/bench_ops.py --threads 2     # both libraries limited to 2 threads
-    python benchmarks/bench_ops.py --device cuda   # GPU: minisegnet (CuPy + Numba CUDA) vs PyTorch + cuDNN
+    python benchmarks/bench_ops.py --device cuda   # GPU: minisegnet (CuPy, CUDA C kernels) vs PyTorch + cuDNN, TF32 off
 
 Each row times forward + backward of one op (the median of --repeats runs after a warm-up)
 for both libraries on the same inputs. ratio = minisegnet / PyTorch (lower is better, 1.0 is parity).
@@ -47,6 +47,10 @@ import minisegnet as msn  # noqa: E402
 from minisegnet import functional as F  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
+# Both libraries compute float32 in float32: PyTorch would otherwise be free to run convolutions (and, in
+# some versions, matrix products) in TF32 on the GPU, a 10-bit mantissa, and a faster but different sum.
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 
 
 # (name, minisegnet op, torch op, input shapes, flops of forward) -- the lesson-scale shapes and the conv shape.
