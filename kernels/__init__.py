@@ -56,11 +56,16 @@ def _cupy():
 GPU_KERNELS = os.environ.get("MINISEGNET_GPU_KERNELS", "cuda-c")
 
 
-def _gpu(folder, name):
-    """The GPU launcher ``name`` of kernels/<folder>: ``gpu.<name>_gpu`` (CUDA C) or ``cuda.<name>_cuda`` (Numba)."""
+def _cuda_c():
+    """True when CuPy arrays run the CUDA C kernels, False for the Numba twins (a typo is refused, not ignored)."""
     if GPU_KERNELS not in ("cuda-c", "numba"):
         raise ValueError(f"MINISEGNET_GPU_KERNELS must be 'cuda-c' or 'numba', got {GPU_KERNELS!r}")
-    module, suffix = ("cuda", "_cuda") if GPU_KERNELS == "numba" else ("gpu", "_gpu")
+    return GPU_KERNELS == "cuda-c"
+
+
+def _gpu(folder, name):
+    """The GPU launcher ``name`` of kernels/<folder>: ``gpu.<name>_gpu`` (CUDA C) or ``cuda.<name>_cuda`` (Numba)."""
+    module, suffix = ("gpu", "_gpu") if _cuda_c() else ("cuda", "_cuda")
     return getattr(importlib.import_module(f".{folder}.{module}", __name__), name + suffix)
 
 
@@ -189,6 +194,15 @@ def conv3x3_weight_grad(x, g, padding, dilation):
     return grad
 
 
+def _check_pool_output(op, x_shape, geometry, out_h, out_w):
+    """Every window must start inside the image or its left/top padding (the kernels read its first pixel)."""
+    kh, kw, sh, sw, ph, pw = geometry
+    if out_h < 0 or out_w < 0 or (out_h and (out_h - 1) * sh - ph >= x_shape[2]) or \
+            (out_w and (out_w - 1) * sw - pw >= x_shape[3]):
+        raise ValueError(f"kernels.{op}: a {out_h}x{out_w} output of an input of shape {tuple(x_shape)} with "
+                         f"geometry {geometry} has windows that start outside the image")
+
+
 def max_pool_forward(x, geometry, out_h, out_w):
     """-> (out, argmax): the window maxima and the flat index iy*W + ix of each (first) maximum."""
     _check_array("max_pool_forward", "x", x, 4)
@@ -197,6 +211,7 @@ def max_pool_forward(x, geometry, out_h, out_w):
         # a window made only of padding would have no maximum for argmax to point at
         raise ValueError(f"kernels.max_pool_forward: padding {geometry[4:6]} is more than half the kernel "
                          f"{geometry[:2]}")
+    _check_pool_output("max_pool_forward", x.shape, geometry, out_h, out_w)
     if _on_gpu(x):
         cp = _cupy()
         return _gpu("pooling", "max_pool_forward")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
@@ -212,10 +227,14 @@ def max_pool_backward(grad_out, argmax, x_shape, geometry):
     if tuple(argmax.shape) != tuple(grad_out.shape):
         raise ValueError(f"kernels.max_pool_backward: argmax has shape {tuple(argmax.shape)}, "
                          f"grad_out {tuple(grad_out.shape)}")
-    if _on_gpu(grad_out):
+    if argmax.dtype.kind not in "iu":
+        raise TypeError(f"kernels.max_pool_backward: argmax holds {argmax.dtype}, not integer pixel indices")
+    geometry = _check_geometry("max_pool_backward", tuple(geometry) + (1, 1), 8)[:6]
+    if _on_gpu(grad_out):  # (the GPU kernel gathers: an index outside the image matches no pixel, writes nothing)
         cp = _cupy()
-        return _gpu("pooling", "max_pool_backward")(cp.ascontiguousarray(grad_out), argmax, _ints(x_shape),
-                                                    _ints(geometry), cp)
+        return _gpu("pooling", "max_pool_backward")(cp.ascontiguousarray(grad_out),
+                                                    cp.ascontiguousarray(argmax, dtype=cp.int64), _ints(x_shape),
+                                                    geometry, cp)
     # The CPU kernel scatters to dx[argmax]: an index outside the image would write outside dx.
     if argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= x_shape[2] * x_shape[3]):
         raise ValueError(f"kernels.max_pool_backward: argmax holds indices outside [0, {x_shape[2] * x_shape[3]}), "
@@ -228,6 +247,7 @@ def max_pool_backward(grad_out, argmax, x_shape, geometry):
 def avg_pool_forward(x, geometry, out_h, out_w):
     _check_array("avg_pool_forward", "x", x, 4)
     geometry = _check_geometry("avg_pool_forward", tuple(geometry) + (1, 1), 8)[:6]
+    _check_pool_output("avg_pool_forward", x.shape, geometry, out_h, out_w)
     if _on_gpu(x):
         cp = _cupy()
         return _gpu("pooling", "avg_pool_forward")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
@@ -276,7 +296,7 @@ def bilinear_forward(x, out_hw, scales, align_corners):
         # an empty input has no pixel for the taps to point at: they would read outside it
         raise ValueError(f"kernels.bilinear_forward: cannot resize an input of shape {tuple(x.shape)} "
                          f"to {tuple(out_hw)}; both need H, W >= 1")
-    if _on_gpu(x) and GPU_KERNELS == "cuda-c":  # taps cached on the GPU (bilinear/gpu.py)
+    if _on_gpu(x) and _cuda_c():  # taps cached on the GPU (bilinear/gpu.py)
         from .bilinear.gpu import bilinear_forward_gpu
         cp = _cupy()
         return bilinear_forward_gpu(cp.ascontiguousarray(x), tuple(out_hw), tuple(scales), align_corners, cp)
@@ -295,7 +315,7 @@ def bilinear_backward(grad_out, x_shape, scales, align_corners):
     _check_planes("bilinear_backward", grad_out, x_shape)
     if min(grad_out.shape[2:]) < 1:
         raise ValueError(f"kernels.bilinear_backward: grad_out has an empty output size {tuple(grad_out.shape)}")
-    if _on_gpu(grad_out) and GPU_KERNELS == "cuda-c":
+    if _on_gpu(grad_out) and _cuda_c():
         from .bilinear.gpu import bilinear_backward_gpu
         cp = _cupy()
         return bilinear_backward_gpu(cp.ascontiguousarray(grad_out), _ints(x_shape), tuple(scales), align_corners, cp)
@@ -350,7 +370,7 @@ def adam_update(p, g, m, v, lr, betas, eps, step, weight_decay):
     b1, b2 = betas
     correction1, correction2 = 1 / (1 - b1 ** step), 1 / (1 - b2 ** step)
     contiguous = all(a.flags.c_contiguous for a in (p, g, m, v))
-    if _on_gpu(p) and contiguous and GPU_KERNELS == "cuda-c":  # one fused launch (optim/adam.cu)
+    if _on_gpu(p) and contiguous and _cuda_c():  # one fused launch (optim/adam.cu)
         from .optim.gpu import adam_update_gpu
         adam_update_gpu(p, g, m, v, lr, b1, b2, eps, correction1, correction2, weight_decay)
         return

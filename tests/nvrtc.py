@@ -32,8 +32,9 @@ def _check(library, status, program=None):
         raise RuntimeError(f"NVRTC: {library.nvrtcGetErrorString(status).decode()}\n{log}")
 
 
-def compile_to_ptx(code, name_expressions, arch="compute_90", options=("-std=c++17",)):
-    """(ptx, {name expression: lowered (mangled) name}) for the CUDA C ``code``."""
+def compile_to_ptx(code, name_expressions, arch="compute_90", options=("-std=c++17", "-ftz=true")):
+    """(ptx, {name expression: lowered (mangled) name}) for the CUDA C ``code``, compiled with CuPy's options
+    (CuPy adds -ftz=true to every RawModule: float32 denormals flush to zero on the GPU)."""
     library = ctypes.CDLL(find_library())
     program = ctypes.c_void_p()
     _check(library, library.nvrtcCreateProgram(ctypes.byref(program), code.encode(), b"kernel.cu", 0, None, None))
@@ -68,3 +69,18 @@ def entry_bodies(ptx):
         if name is not None:
             bodies[name].append(line)
     return {k: "\n".join(v) for k, v in bodies.items()}
+
+
+PTX_PARAM_BYTES = {"u32": 4, "s32": 4, "f32": 4, "b32": 4, "u64": 8, "s64": 8, "f64": 8, "b64": 8}
+
+
+def entry_parameter_bytes(body):
+    """The byte width of each parameter of one ``.entry`` (pointers are 8 bytes), in order."""
+    widths = []
+    for line in body.splitlines():
+        line = line.strip()
+        if line.startswith(".param"):
+            widths.append(PTX_PARAM_BYTES[line.split()[1].lstrip(".")])
+        elif line.startswith(")"):
+            break
+    return widths

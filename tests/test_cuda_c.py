@@ -164,6 +164,35 @@ def test_adam_cuda_c_equals_reference(dtype, weight_decay, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=rtol(dtype) * 10, atol=1e-6 if dtype == np.float32 else 1e-14)
 
 
+@pytest.mark.skipif(nvrtc.find_library() is None, reason="NVRTC not installed (the dev extras install it)")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_launch_passes_arguments_of_the_widths_the_compiled_kernel_takes(dtype, monkeypatch):
+    """CuPy copies each argument's bytes into the kernel's parameter buffer without converting them: an int64
+    where the kernel takes an int would be garbage on a GPU (C++ on the host would convert it silently). So
+    each launch's arguments are held to the parameters of the PTX that NVRTC compiles."""
+    launches = []
+    monkeypatch.setattr(cuda_c, "run", launches.append)
+    x, g = sample((2, 3, 6, 5), dtype), (3, 3, 1, 1, 1, 1, 1, 1)
+    cols = columns_gpu.im2col_gpu(x, g, 6, 5, np)
+    columns_gpu.col2im_gpu(cols, x.shape, g, 6, 5, np)
+    out, argmax = pooling_gpu.max_pool_forward_gpu(x, (2, 2, 2, 2, 0, 0), 3, 2, np)
+    pooling_gpu.max_pool_backward_gpu(out, argmax, x.shape, (2, 2, 2, 2, 0, 0), np)
+    pooling_gpu.avg_pool_forward_gpu(x, (3, 3, 1, 1, 1, 1), 6, 5, np)
+    pooling_gpu.avg_pool_backward_gpu(x, x.shape, (3, 3, 1, 1, 1, 1), np)
+    monkeypatch.setattr(bilinear_gpu, "_taps_on", lambda array, i, o, s, a: bilinear_gpu.host_taps(i, o, s, a,
+                                                                                                   array.dtype))
+    up = bilinear_gpu.bilinear_forward_gpu(x, (12, 10), (0.5, 0.5), False, np)
+    bilinear_gpu.bilinear_backward_gpu(up, x.shape, (0.5, 0.5), False, np)
+    p = np.zeros(7, dtype)
+    optim_gpu.adam_update_gpu(p, p, p, p, 0.1, 0.9, 0.999, 1e-8, 1.0, 1.0, 0.0)
+    assert len({launch.kernel.split("<")[0] for launch in launches}) == 9  # every kernel of every .cu file
+    for launch in launches:
+        ptx, lowered = nvrtc.compile_to_ptx(cuda_c.source_code(launch.source), [launch.kernel])
+        expected = nvrtc.entry_parameter_bytes(nvrtc.entry_bodies(ptx)[lowered[launch.kernel]])
+        given = [8 if isinstance(a, np.ndarray) else np.dtype(type(a)).itemsize for a in launch.args]
+        assert given == expected, f"{launch.kernel}: arguments of {given} bytes, the kernel takes {expected}"
+
+
 def test_launch_arguments_are_the_c_types_the_kernels_declare():
     x, cols = np.zeros((1, 2, 3, 3), np.float32), np.zeros((1, 18, 9), np.float32)
     launch = columns_gpu.im2col_launch(x, cols, (3, 3, 1, 1, 1, 1, 1, 1), 3, 3)

@@ -307,3 +307,18 @@ def test_every_cuda_kernel_compiles_to_ptx_without_a_gpu():
     result = subprocess.run([sys.executable, script], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("compiled ") == 22
+
+
+def test_pooling_entry_points_refuse_windows_outside_the_image_and_non_integer_argmax():
+    """The kernels read each window's first pixel and index dx with argmax: the entry points check both."""
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"kernels.max_pool_forward: a 3x2 output of an input of shape "
+                                         r"\(1, 1, 4, 4\) .* start outside the image"):
+        cpu.max_pool_forward(x, (2, 2, 2, 2, 0, 0), 3, 2)
+    with pytest.raises(ValueError, match="kernels.avg_pool_forward: a 2x5 output"):
+        cpu.avg_pool_forward(x, (2, 2, 2, 2, 0, 0), 2, 5)
+    out, argmax = cpu.max_pool_forward(x, (2, 2, 2, 2, 0, 0), 2, 2)
+    with pytest.raises(TypeError, match="kernels.max_pool_backward: argmax holds float64"):
+        cpu.max_pool_backward(out, argmax.astype(np.float64), x.shape, (2, 2, 2, 2, 0, 0))
+    with pytest.raises(ValueError, match=r"kernels.max_pool_backward: geometry \(2, 2, 0, 2, 0, 0, 1, 1\) needs"):
+        cpu.max_pool_backward(out, argmax, x.shape, (2, 2, 0, 2, 0, 0))

@@ -41,7 +41,9 @@ def device_taps(in_hw, out_hw, scales, align_corners, dtype_name, device_id):
     """``host_taps`` copied to the GPU once per sizes and device (the kernels only read them)."""
     import cupy
     with cupy.cuda.Device(device_id):
-        return tuple(cupy.asarray(a) for a in host_taps(in_hw, out_hw, scales, align_corners, np.dtype(dtype_name)))
+        taps = tuple(cupy.asarray(a) for a in host_taps(in_hw, out_hw, scales, align_corners, np.dtype(dtype_name)))
+        cupy.cuda.get_current_stream().synchronize()  # once per size: the copies are done before any stream reads them
+        return taps
 
 
 def forward_launch(x, out, taps):
@@ -50,7 +52,7 @@ def forward_launch(x, out, taps):
     out_h, out_w = out.shape[2], out.shape[3]
     grid = (blocks(out_h * out_w), max(1, min(n * c, cuda_c.MAX_GRID_Y)), 1)
     return Launch(SOURCE, f"bilinear_forward<{c_type(x.dtype)}>", grid, (cuda_c.THREADS, 1, 1),
-                  (x, out, y0, y1, ly, x0, x1, lx) + ints(h, w, out_h, out_w, n * c))
+                  (x, out, y0, y1, ly, x0, x1, lx) + ints(h, w, out_h, out_w, n * c, h * w, out_h * out_w)[:5])
 
 
 def backward_launch(grad_out, dx, taps):
@@ -59,7 +61,7 @@ def backward_launch(grad_out, dx, taps):
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]
     grid = (blocks(h * w), max(1, min(n * c, cuda_c.MAX_GRID_Y)), 1)
     return Launch(SOURCE, f"bilinear_backward<{c_type(dx.dtype)}>", grid, (cuda_c.THREADS, 1, 1),
-                  (grad_out, dx, ly, lx, rows, cols) + ints(h, w, out_h, out_w, n * c))
+                  (grad_out, dx, ly, lx, rows, cols) + ints(h, w, out_h, out_w, n * c, h * w, out_h * out_w)[:5])
 
 
 def _taps_on(array, in_hw, out_hw, scales, align_corners):

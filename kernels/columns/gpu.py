@@ -15,6 +15,7 @@ def im2col_launch(x, cols, geometry, out_h, out_w):
     kh, kw = geometry[0], geometry[1]
     rows = n_images * channels * kh * kw
     grid = (blocks(out_h * out_w), max(1, min(rows, cuda_c.MAX_GRID_Y)), 1)
+    ints(height * width, out_h * out_w)  # (a plane's pixel count is an int in the kernel too)
     args = (x, cols) + ints(height, width, *geometry, out_h, out_w, rows)
     return Launch(SOURCE, f"im2col<{c_type(x.dtype)}>", grid, (cuda_c.THREADS, 1, 1), args)
 
@@ -24,6 +25,7 @@ def col2im_launch(cols, dx, geometry, out_h, out_w):
     n_images, channels, height, width = dx.shape
     planes = n_images * channels
     grid = (blocks(height * width), max(1, min(planes, cuda_c.MAX_GRID_Y)), 1)
+    ints(height * width, out_h * out_w)
     args = (cols, dx) + ints(height, width, *geometry, out_h, out_w, planes)
     return Launch(SOURCE, f"col2im<{c_type(cols.dtype)}>", grid, (cuda_c.THREADS, 1, 1), args)
 
