@@ -36,8 +36,6 @@ from .bilinear.cpu import bilinear_backward_cpu, bilinear_forward_cpu
 from .bilinear.reference import source_taps
 from .columns.cpu import col2im_cpu, col2im_cpu_serial, im2col_cpu, im2col_cpu_serial
 from .crf.cpu import build_lattice_cpu, lattice_filter_cpu
-from .direct.cpu import conv3x3_forward_cpu, conv3x3_weight_grad_cpu
-from .direct.reference import flipped_kernel
 from .crf.reference import scale_factors
 from .optim.cpu import adam_update_cpu
 from .parallel import in_worker, over_images  # noqa: F401  (over_images: for the convolutions)
@@ -134,64 +132,6 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
     kernel = col2im_cpu_serial if in_worker() else col2im_cpu
     kernel(np.ascontiguousarray(cols), _ints(geometry), out_h, out_w, dx)
     return dx
-
-
-def _padded(x, ph, pw):
-    """x (N, C, H, W) with ph zero rows above and below and pw zero columns left and right (x itself if none)."""
-    if ph == pw == 0:
-        return np.ascontiguousarray(x)
-    n_images, channels, height, width = x.shape
-    padded = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
-    padded[:, :, ph:ph + height, pw:pw + width] = x
-    return padded
-
-
-def _check_direct(op, x, w_shape, padding, dilation):
-    """What the direct 3x3 kernels rely on: a CPU array, a 3x3 kernel, the input gradient's padding >= 0."""
-    _check_array(op, "x", x, 4)
-    (ph, pw), (dh, dw) = _ints(padding), _ints(dilation)
-    if _on_gpu(x):
-        raise TypeError(f"kernels.{op}: the direct 3x3 convolution is a CPU kernel; a GPU array goes through im2col")
-    if tuple(w_shape[2:]) != (3, 3) or min(dh, dw) < 1 or not (0 <= ph <= 2 * dh and 0 <= pw <= 2 * dw):
-        raise ValueError(f"kernels.{op}: needs a 3x3 kernel (got {tuple(w_shape[2:])}), dilation >= 1 (got "
-                         f"{(dh, dw)}) and 0 <= padding <= 2 * dilation (got {(ph, pw)})")
-    return (ph, pw), (dh, dw)
-
-
-def conv3x3(x, w, b, padding, dilation):
-    """The direct 3x3 convolution, stride 1: x (N, C, H, W), w (C_out, C, 3, 3), b (C_out,) or None
-    -> y (N, C_out, H + 2ph - 2dh, W + 2pw - 2dw). Formula in ``direct/reference.py``."""
-    (ph, pw), (dh, dw) = _check_direct("conv3x3", x, w.shape, padding, dilation)
-    if w.dtype != x.dtype or w.shape[1] != x.shape[1] or (b is not None and b.shape != (w.shape[0],)):
-        raise ValueError(f"kernels.conv3x3: weight {w.dtype} {tuple(w.shape)} and bias do not fit input "
-                         f"{x.dtype} {tuple(x.shape)}")
-    out_h, out_w = x.shape[2] + 2 * ph - 2 * dh, x.shape[3] + 2 * pw - 2 * dw
-    y = np.empty((x.shape[0], w.shape[0], out_h, out_w), dtype=x.dtype)
-    bias = np.zeros(w.shape[0], dtype=x.dtype) if b is None else np.ascontiguousarray(b)
-    conv3x3_forward_cpu(_padded(x, ph, pw), np.ascontiguousarray(w), bias, (dh, dw), y)
-    return y
-
-
-def conv3x3_input_grad(g, w, x_shape, padding, dilation):
-    """dL/dx of ``conv3x3``: the same kernel on g padded by (2dh - ph, 2dw - pw), w flipped -> (N, C, H, W)."""
-    (ph, pw), (dh, dw) = _check_direct("conv3x3_input_grad", g, w.shape, padding, dilation)
-    expected = (x_shape[0], w.shape[0], x_shape[2] + 2 * ph - 2 * dh, x_shape[3] + 2 * pw - 2 * dw)
-    if tuple(g.shape) != expected or w.shape[1] != x_shape[1]:
-        raise ValueError(f"kernels.conv3x3_input_grad: gradient of shape {tuple(g.shape)} does not belong to an "
-                         f"input of shape {tuple(x_shape)} and a weight of shape {tuple(w.shape)}")
-    return conv3x3(g, flipped_kernel(w), None, (2 * dh - ph, 2 * dw - pw), (dh, dw))
-
-
-def conv3x3_weight_grad(x, g, padding, dilation):
-    """dL/dw of ``conv3x3``: x (N, C, H, W), g (N, C_out, out_h, out_w) -> (C_out, C, 3, 3)."""
-    (ph, pw), (dh, dw) = _check_direct("conv3x3_weight_grad", x, (0, 0, 3, 3), padding, dilation)
-    expected = (x.shape[0], g.shape[1], x.shape[2] + 2 * ph - 2 * dh, x.shape[3] + 2 * pw - 2 * dw)
-    if g.ndim != 4 or tuple(g.shape) != expected or g.dtype != x.dtype:
-        raise ValueError(f"kernels.conv3x3_weight_grad: gradient {g.dtype} {tuple(g.shape)} does not belong to "
-                         f"input {x.dtype} {tuple(x.shape)}")
-    grad = np.empty((g.shape[1], x.shape[1], 3, 3), dtype=x.dtype)
-    conv3x3_weight_grad_cpu(_padded(x, ph, pw), np.ascontiguousarray(g), (dh, dw), grad)
-    return grad
 
 
 def _check_pool_output(op, x_shape, geometry, out_h, out_w):

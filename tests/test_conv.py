@@ -213,67 +213,6 @@ def test_nn_conv_layers_forward_and_learn():
     assert conv.weight.grad.shape == conv.weight.shape and up.bias.grad.shape == (3,)
 
 
-# --- the direct 3x3 path (kernels/direct): the same op, held to the same references ------------------
-DIRECT_CASES = [(p, d, n) for p in (0, 1, 2, 3) for d in (1, 2) for n in (2,)] + [(1, 1, 0)]
-
-
-@pytest.fixture
-def conv_path_counter(monkeypatch):
-    """Every stride-1 3x3 convolution takes the direct path (rows of any width), and the calls are counted."""
-    from minisegnet.functional import conv as conv_module
-    calls = []
-    original = conv_module.kernels.conv3x3
-    monkeypatch.setattr(conv_module, "DIRECT_MIN_WIDTH", 1)
-    monkeypatch.setattr(conv_module, "DIRECT_MAX_OUT_CHANNELS", 10 ** 9)
-    monkeypatch.setattr(conv_module.kernels, "conv3x3", lambda *a: calls.append(1) or original(*a))
-    return calls
-
-
-@pytest.mark.parametrize("p,d,n", DIRECT_CASES)
-def test_the_direct_3x3_path_matches_reference_and_gradchecks(p, d, n, conv_path_counter):
-    """Padding up to 2x the dilation runs the direct kernels (3 with dilation 1 does not: im2col); both
-    give the formula, gradcheck in float64, and handle an odd C_out and an empty batch."""
-    rng = np.random.default_rng(p * 10 + d)
-    x, w, b = leaf(rng.normal(size=(n, 2, H, W))), leaf(rng.normal(size=(3, 2, 3, 3))), leaf(rng.normal(size=3))
-    y = F.conv2d(x, w, b, padding=p, dilation=d)
-    assert len(conv_path_counter) == (1 if p <= 2 * d else 0)
-    np.testing.assert_allclose(y.data, conv2d_reference(x.data, w.data, b.data, (1, 1), (p, p), (d, d), 1),
-                               rtol=1e-12, atol=1e-12)
-    if n:
-        assert msn.gradcheck(lambda *t: F.conv2d(*t, padding=p, dilation=d), x, w, b, max_elements=60)
-    else:
-        y.sum().backward()
-        assert x.grad.shape == x.shape and not w.grad.any() and not b.grad.any()
-
-
-@requires_torch
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("p,d", [(1, 1), (2, 2), (0, 1)])
-def test_the_direct_3x3_path_matches_torch(p, d, dtype, conv_path_counter):
-    rng = np.random.default_rng(p + d)
-    x, w, b = (msn.tensor(rng.normal(size=shape).astype(dtype), requires_grad=True)
-               for shape in [(2, 3, 12, 70), (5, 3, 3, 3), (5,)])
-    tx, tw, tb = (to_torch(t.data, True) for t in (x, w, b))
-    ours = F.conv2d(x, w, b, padding=p, dilation=d)
-    assert len(conv_path_counter) == 1 and ours.dtype == dtype
-    assert_matches_torch(ours, torch.nn.functional.conv2d(tx, tw, tb, padding=p, dilation=d),
-                         [(x, tx), (w, tw), (b, tb)], rtol=1e-4 if dtype == np.float32 else 1e-7,
-                         atol=1e-4 if dtype == np.float32 else 1e-10)
-
-
-def test_wide_rows_with_few_channels_take_the_direct_path_by_default():
-    """The rule itself (functional/conv.py): wide stride-1 3x3 rows with few output channels go direct,
-    the rest (narrow rows, many channels, stride 2, groups, other kernels) through im2col."""
-    from minisegnet.functional.conv import DIRECT_MAX_OUT_CHANNELS as most, DIRECT_MIN_WIDTH as wide, _runs_direct
-    x, same = np.zeros((1, 1, 4, wide)), (3, 3, 1, 1, 1, 1, 1, 1)
-    assert _runs_direct(x, (most, 1, 3, 3), same, 1, wide)
-    assert not _runs_direct(x, (most, 1, 3, 3), same, 1, wide - 1)
-    assert not _runs_direct(x, (most + 1, 1, 3, 3), same, 1, wide)
-    assert not _runs_direct(x, (most, 1, 3, 3), (3, 3, 2, 2, 1, 1, 1, 1), 1, wide)
-    assert not _runs_direct(x, (most, 1, 3, 3), same, 2, wide)
-    assert not _runs_direct(x, (most, 1, 5, 5), (5, 5, 1, 1, 2, 2, 1, 1), 1, wide)
-
-
 # --- dtypes and the empty batch -------------------------------------------------------------
 @requires_torch
 @pytest.mark.parametrize("transposed", [False, True])

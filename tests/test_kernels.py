@@ -122,53 +122,6 @@ def test_adam_update_refuses_state_of_another_shape_or_dtype():
                         (0.9, 0.999), 1e-8, 1, 0.0)
 
 
-# --- the direct 3x3 convolution (kernels/direct) --------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("c_in,c_out,p,d", [(3, 5, 1, 1), (2, 1, 0, 1), (1, 4, 2, 2), (2, 3, 4, 2), (3, 2, 3, 3)])
-def test_direct_conv3x3_equals_reference(c_in, c_out, p, d, dtype):
-    """Forward, input gradient and weight gradient against the plain loops, with an odd C_out (the
-    kernels work on channel pairs) and padding from 0 to 2x the dilation (the input gradient's limit)."""
-    from minisegnet.kernels.direct import reference as direct_ref
-    rng = np.random.default_rng(c_in * 10 + c_out + p + d)
-    x = rng.standard_normal((2, c_in, 7, 9)).astype(dtype)
-    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
-    b = rng.standard_normal(c_out).astype(dtype)
-    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    y = cpu.conv3x3(x, w, b, (p, p), (d, d))
-    assert y.dtype == dtype and y.shape == (2, c_out, 7 + 2 * p - 2 * d, 9 + 2 * p - 2 * d)
-    np.testing.assert_allclose(y, direct_ref.conv3x3_forward_reference(x_pad, w, b, (d, d)), rtol=rtol(dtype),
-                               atol=rtol(dtype))
-    np.testing.assert_allclose(y, im2col_ref.conv2d_reference(x, w, b, (1, 1), (p, p), (d, d), 1), rtol=rtol(dtype),
-                               atol=rtol(dtype))
-    g = rng.standard_normal(y.shape).astype(dtype)
-    np.testing.assert_allclose(cpu.conv3x3_weight_grad(x, g, (p, p), (d, d)),
-                               direct_ref.conv3x3_weight_grad_reference(x_pad, g, (d, d)), rtol=rtol(dtype),
-                               atol=10 * rtol(dtype))
-    # the input gradient is the adjoint of forward: <conv(x), g> = <x, dx> for every x
-    dx = cpu.conv3x3_input_grad(g, w, x.shape, (p, p), (d, d))
-    assert dx.shape == x.shape and dx.dtype == dtype
-    forward_no_bias = cpu.conv3x3(x, w, None, (p, p), (d, d))
-    np.testing.assert_allclose(np.vdot(forward_no_bias, g), np.vdot(x, dx), rtol=100 * rtol(dtype))
-    cols = im2col_ref.im2col_reference(x, (3, 3, 1, 1, p, p, d, d), y.shape[2], y.shape[3])
-    expected_dx = im2col_ref.col2im_reference(np.einsum("ok,nol->nkl", w.reshape(c_out, -1),
-                                                        g.reshape(2, c_out, -1)), x.shape,
-                                              (3, 3, 1, 1, p, p, d, d), y.shape[2], y.shape[3])
-    assert cols.shape[1] == c_in * 9
-    np.testing.assert_allclose(dx, expected_dx, rtol=rtol(dtype), atol=10 * rtol(dtype))
-
-
-def test_direct_conv3x3_refuses_what_it_cannot_compute():
-    x, w = np.zeros((1, 2, 5, 5), np.float32), np.zeros((3, 2, 3, 3), np.float32)
-    with pytest.raises(ValueError, match=r"kernels.conv3x3: needs a 3x3 kernel .*padding <= 2 \* dilation "
-                                         r"\(got \(3, 3\)\)"):
-        cpu.conv3x3(x, w, None, (3, 3), (1, 1))
-    with pytest.raises(ValueError, match=r"kernels.conv3x3: weight float64 \(3, 2, 3, 3\)"):
-        cpu.conv3x3(x, w.astype(np.float64), None, (1, 1), (1, 1))
-    with pytest.raises(ValueError, match=r"kernels.conv3x3_weight_grad: gradient float32 \(1, 3, 4, 4\) does "
-                                         r"not belong to input float32 \(1, 2, 5, 5\)"):
-        cpu.conv3x3_weight_grad(x, np.zeros((1, 3, 4, 4), np.float32), (1, 1), (1, 1))
-
-
 # --- CUDA twins (simulator without a GPU; tiny shapes: each simulated launch is slow) ---------
 def cuda_module(name):
     """Import a kernels.*.cuda module; numba-cuda (the dev extra) provides numba.cuda and its simulator."""

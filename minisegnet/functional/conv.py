@@ -22,13 +22,6 @@ the columns again, a piece at a time: one more im2col for a much smaller trainin
 score layers) needs no im2col at all: each window is one pixel, so cols = x.reshape(N, C_in, H*W),
 a view of x (never written to).
 
-One exception on the CPU: a 3x3 convolution with stride 1 and one group, on rows at least
-DIRECT_MIN_WIDTH wide, runs the direct kernels of ``kernels/direct`` instead (no columns: each
-output row is summed straight from three input rows; its input gradient is the same kernel on the
-padded dy with the kernel flipped), when it has few output channels. On the first stages of a
-segmentation net the products above are too skinny for BLAS (16 output channels times 4096
-pixels), and the direct kernels run them up to 1.5x faster (DIRECT_MIN_WIDTH below).
-
 With groups, channels split into ``groups`` = G independent blocks: cols is viewed as
 (N, G, K/G, L) and W as (G, C_out/G, K/G), and the product is batched over the groups too
 (depthwise convolution is groups = C_in).
@@ -61,27 +54,6 @@ def _columns(x, geometry, out_h, out_w):
     return kernels.im2col(x, geometry, out_h, out_w)
 
 
-#: the direct 3x3 kernels (kernels/direct) run a stride-1 3x3 convolution whose output rows are at least
-#: DIRECT_MIN_WIDTH wide and that has at most DIRECT_MAX_OUT_CHANNELS output channels; the rest go through
-#: im2col + BLAS. Measured on 2 cores, forward + backward, each path timed alternately in one process
-#: (benchmarks/README.md): direct / im2col = 0.64-0.72 for 16 -> 16 at 64x64 with N8-N16, 0.87-0.88 for
-#: 16 -> 32 and 32 -> 32 at 64x64, 0.68 for 16 -> 32 at 128x128 (dilation 2), 1.0 for the first layer and
-#: 16 -> 16 at N4, but 1.5-1.7 for 32 -> 64 (a product with 64 rows is where BLAS shines) and 2-5 on
-#: 16-pixel rows (one vector per row). Tests set them so that both paths meet the same references.
-DIRECT_MIN_WIDTH = 64
-DIRECT_MAX_OUT_CHANNELS = 32
-
-
-def _runs_direct(x, w_shape, geometry, groups, out_w):
-    """A CPU 3x3 convolution with stride 1, one group, rows >= DIRECT_MIN_WIDTH wide and at most
-    DIRECT_MAX_OUT_CHANNELS outputs goes to the direct kernels (with padding up to 2x the dilation, so
-    that its input gradient is the same kernel on a padded dy)."""
-    kh, kw, sh, sw, ph, pw, dh, dw = geometry
-    return (isinstance(x, np.ndarray) and kh == kw == 3 and sh == sw == 1 and groups == 1
-            and out_w >= DIRECT_MIN_WIDTH and w_shape[0] <= DIRECT_MAX_OUT_CHANNELS
-            and ph <= 2 * dh and pw <= 2 * dw)
-
-
 def _transpose_last(a):
     """(..., m, k) -> (..., k, m), a view: matmul hands it to BLAS as a transposed operand, without a copy."""
     return a.swapaxes(-1, -2)
@@ -107,11 +79,6 @@ class Conv2d(Function):
         out_w = conv_output_size(width, kw, sw, pw, dw, "conv2d")
         pixels, k_group = out_h * out_w, c_group * kh * kw                 # L per image, K_g = K / G
         w_mat = w.reshape(groups, c_out // groups, k_group)                # (G, C_out/G, K_g), for every image
-        ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
-        ctx.direct = _runs_direct(x, w.shape, geometry, groups, out_w)
-        if ctx.direct:  # no columns: the direct 3x3 kernel, which adds the bias itself
-            ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
-            return kernels.conv3x3(x, w, b, geometry[4:6], geometry[6:8])
         y = array_module(x).empty((n_images, groups, c_out // groups, pixels), dtype=x.dtype)
 
         def images(lo, hi):  # y[n] = W @ cols[n] for the images lo..hi-1; their columns then go
@@ -124,19 +91,13 @@ class Conv2d(Function):
             y += b.reshape(1, -1, 1, 1)  # y is a new array, never a view of x
         # x, not its columns (9x larger for a 3x3 kernel): backward rebuilds them, a piece at a time.
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w_mat if ctx.needs_input_grad[0] else None)
+        ctx.x_shape, ctx.w_shape, ctx.geometry, ctx.groups = x.shape, w.shape, geometry, groups
         return y
 
     @staticmethod
     def backward(ctx, g):
         x, w_mat = ctx.saved
         groups, (c_out, c_group, kh, kw), x_shape = ctx.groups, ctx.w_shape, ctx.x_shape
-        if ctx.direct:
-            padding, dilation = ctx.geometry[4:6], ctx.geometry[6:8]
-            dx = kernels.conv3x3_input_grad(g, w_mat.reshape(ctx.w_shape), x_shape, padding, dilation) \
-                if ctx.needs_input_grad[0] else None
-            dw = kernels.conv3x3_weight_grad(x, g, padding, dilation) if ctx.needs_input_grad[1] else None
-            db = g.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
-            return dx, dw, db, None, None
         n_images, out_h, out_w = g.shape[0], g.shape[2], g.shape[3]
         pixels, k_group = out_h * out_w, c_group * kh * kw
         g_mat = g.reshape(n_images, groups, c_out // groups, pixels)       # (N, G, C_out/G, L), no transpose
