@@ -292,9 +292,8 @@ def lattice_filter(values, lattice):
         raise ValueError(f"kernels.lattice_filter: values of shape {tuple(values.shape)} do not match a lattice "
                          f"built for {corners.shape[0]} points")
     if _on_gpu(values):
-        from .crf.cuda import lattice_filter_cuda
         cp = _cupy()
-        return lattice_filter_cuda(cp.ascontiguousarray(values), corners, weights, neighbours, cp)
+        return _gpu("crf", "lattice_filter")(cp.ascontiguousarray(values), corners, weights, neighbours, cp)
     out = np.empty_like(values)
     lattice_filter_cpu(np.ascontiguousarray(values), corners, weights, neighbours, out)
     return out

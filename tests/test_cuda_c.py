@@ -21,6 +21,7 @@ from minisegnet import kernels as cpu
 from minisegnet.kernels import cuda_c
 from minisegnet.kernels.bilinear import gpu as bilinear_gpu, reference as bilinear_ref
 from minisegnet.kernels.columns import gpu as columns_gpu, reference as im2col_ref
+from minisegnet.kernels.crf import gpu as crf_gpu, reference as crf_ref
 from minisegnet.kernels.optim import gpu as optim_gpu
 from minisegnet.kernels.optim.reference import adam_update_reference
 from minisegnet.kernels.pooling import gpu as pooling_gpu, reference as pool_ref
@@ -65,7 +66,7 @@ def test_every_cuda_c_kernel_compiles_with_nvrtc(source):
 
 
 def test_every_kernel_file_lists_its_kernels_and_every_folder_launches_through_cuda_c():
-    assert SOURCES == ["bilinear/bilinear.cu", "columns/columns.cu", "optim/adam.cu", "pooling/pooling.cu"]
+    assert SOURCES == ["bilinear/bilinear.cu", "columns/columns.cu", "crf/crf.cu", "optim/adam.cu", "pooling/pooling.cu"]
     for source in SOURCES:
         assert cuda_c.kernel_names(source)
 
@@ -148,6 +149,22 @@ def test_bilinear_cuda_c_equals_reference_and_cpu(in_hw, out_hw, align, dtype, m
 
 @needs_compiler
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [2, 5])
+def test_lattice_filter_cuda_c_equals_reference_and_cpu(d, dtype):
+    """The CRF's splat, blur and slice: all gathers, the same sums on every run; float32 values filter in
+    float32 (the lattice's weights, built in float64 on the host, are cast to the values' dtype)."""
+    features = np.random.default_rng(d).standard_normal((40, d)) * 2
+    lattice = cpu.permutohedral_lattice(features)
+    values = np.random.default_rng(1).random((40, 3)).astype(dtype)
+    out = crf_gpu.lattice_filter_gpu(values, *lattice, np)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, crf_gpu.lattice_filter_gpu(values, *lattice, np))
+    np.testing.assert_allclose(out, crf_ref.lattice_filter_reference(values, *lattice), rtol=rtol(dtype))
+    np.testing.assert_allclose(out, cpu.lattice_filter(values.astype(np.float64), lattice), rtol=rtol(dtype))
+
+
+@needs_compiler
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_adam_cuda_c_equals_reference(dtype, weight_decay, monkeypatch):
     monkeypatch.setattr(optim_gpu, "MAX_BLOCKS", 2)  # 512 threads for 1500 elements: the grid-stride loop runs
@@ -185,7 +202,9 @@ def test_every_launch_passes_arguments_of_the_widths_the_compiled_kernel_takes(d
     bilinear_gpu.bilinear_backward_gpu(up, x.shape, (0.5, 0.5), False, np)
     p = np.zeros(7, dtype)
     optim_gpu.adam_update_gpu(p, p, p, p, 0.1, 0.9, 0.999, 1e-8, 1.0, 1.0, 0.0)
-    assert len({launch.kernel.split("<")[0] for launch in launches}) == 9  # every kernel of every .cu file
+    lattice = cpu.permutohedral_lattice(np.random.default_rng(0).standard_normal((9, 3)))
+    crf_gpu.lattice_filter_gpu(np.ones((9, 2), dtype), *lattice, np)
+    assert len({launch.kernel.split("<")[0] for launch in launches}) == 12  # every kernel of every .cu file
     for launch in launches:
         ptx, lowered = nvrtc.compile_to_ptx(cuda_c.source_code(launch.source), [launch.kernel])
         expected = nvrtc.entry_parameter_bytes(nvrtc.entry_bodies(ptx)[lowered[launch.kernel]])

@@ -18,6 +18,8 @@ import math
 
 from numba import cuda
 
+from .gpu import entries_by_point as _entries_by_point  # (shared with the CUDA C launcher)
+
 THREADS = 256
 
 
@@ -76,16 +78,6 @@ def _slice_kernel(lattice, corners, weights, out):
     for r in range(corners.shape[1]):
         v += weights[p, r] * lattice[corners[p, r], c]
     out[p, c] = v
-
-
-def _entries_by_point(corners, points, xp):
-    """(entries, starts): the flat (pixel, corner) indices p*(d+1) + r sorted by the lattice point corners[p, r]
-    they touch, ties in increasing flat index, and where each point's run starts (points + 1 offsets)."""
-    flat = corners.ravel()
-    # a unique sort key (point, then flat index) makes the order the same whichever sort the device uses
-    entries = xp.argsort(flat * flat.size + xp.arange(flat.size))
-    starts = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(xp.bincount(flat, minlength=points))])
-    return entries.astype(xp.int64), starts.astype(xp.int64)
 
 
 def lattice_filter_cuda(values, corners, weights, neighbours, xp):
