@@ -12,7 +12,7 @@ DEVICES = ("cpu", "cuda")
 
 _INSTALL_HINT = (
     'install the GPU extra with  pip install "minisegnet[gpu]"  '
-    "(CuPy for your CUDA version and numba-cuda) on a machine with an NVIDIA GPU"
+    "(CuPy for CUDA 13) on a machine with an NVIDIA GPU"
 )
 
 

@@ -231,3 +231,16 @@ def test_the_dispatch_picks_cuda_c_or_the_numba_twins(monkeypatch):
     monkeypatch.setattr(kernels, "GPU_KERNELS", "triton")
     with pytest.raises(ValueError, match="MINISEGNET_GPU_KERNELS must be 'cuda-c' or 'numba', got 'triton'"):
         kernels._gpu("columns", "im2col")
+
+
+def test_the_cuda_c_path_never_imports_numba_cuda():
+    """The gpu extra installs CuPy alone (numba-cuda pins NumPy below 2.5): the CUDA C launchers and the
+    dispatch must not need numba.cuda. A fresh process, since this test session has the simulator loaded."""
+    import subprocess
+    import sys
+    code = ("import sys, minisegnet.kernels\n"
+            "for folder in ('columns', 'pooling', 'bilinear', 'crf', 'optim'):\n"
+            "    __import__(f'minisegnet.kernels.{folder}.gpu')\n"
+            "print(sorted(m for m in sys.modules if m.startswith('numba.cuda')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -33,6 +33,8 @@ def test_op_on_gpu_matches_cpu(name, gpu_kernels, monkeypatch):
     """With either set of GPU kernels: the CUDA C ones launched through CuPy (the default) and the Numba
     CUDA twins (MINISEGNET_GPU_KERNELS=numba)."""
     from minisegnet import kernels
+    if gpu_kernels == "numba":
+        pytest.importorskip("numba.cuda", reason="the Numba twins need numba-cuda (the cuda-twins extra)")
     monkeypatch.setattr(kernels, "GPU_KERNELS", gpu_kernels)
     fn, shapes = OPS[name]
     rng = np.random.default_rng(0)

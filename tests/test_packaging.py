@@ -132,10 +132,12 @@ def extras_requirements():
 def test_extras_with_numba_cuda_keep_numpy_below_2_5():
     # numba-cuda 0.30.4 (the newest) fails at import with NumPy 2.5 (numpy.row_stack is gone), and pip picks
     # NumPy 2.5 on Python >= 3.12 unless an extra bounds it; the dev extra's CUDA simulator needs it too.
+    # The gpu extra runs the CUDA C kernels through CuPy alone: no numba-cuda, so no bound on NumPy.
     extras = extras_requirements()
     with_numba_cuda = [extra for extra, requirements in extras.items()
                        if any(r.name == "numba-cuda" for r in requirements)]
-    assert {"dev", "gpu"} <= set(with_numba_cuda)
+    assert set(with_numba_cuda) == {"dev", "cuda-twins"}
+    assert [r.name for r in extras["gpu"]] == ["cupy-cuda13x"]
     for extra in with_numba_cuda:
         numpy = [r for r in extras[extra] if r.name == "numpy"]
         assert numpy, f"the {extra} extra installs numba-cuda but does not bound numpy"
