@@ -6,7 +6,9 @@ where they spend their time. PASCAL VOC's answer is to give up there: a band of 
 around every object is labelled 255, "ignore", and skipped both by the loss (cross-entropy with
 ``ignore_index=255``, minisegnet/functional/loss.py) and by the metrics (minisegnet/metrics.py).
 The "things and stuff" generator draws the same band (``data.boundary_band``: the pixels next to
-another label, around every thing) when asked, ``ThingsAndStuff(..., ignore_boundary=True)``.
+another label, around every thing) when asked, ``ThingsAndStuff(..., ignore_boundary=True)``. Its
+labels are exact, drawn with the scene, so no annotator's trouble at the outlines can be measured
+here; the lesson measures what the band does to a network instead.
 
 The second fact about real data is its tail: a few classes hold most of the pixels and the rest
 hold few. One common answer is to annotate the few common classes and mark everything else as
@@ -189,9 +191,12 @@ print(f"\nfigures: {tail_figure}, {band_figure}, {merged_figure}")
 full_row, band_row = band_rows["full labels"], band_rows["band ignored"]
 off_band = ~on_band
 full_off = float((nets["full labels"][off_band] == truth[off_band]).mean())
-print(f"claim: annotation is hardest where objects meet, and so is segmentation: the full-label net labels "
-      f"{full_row[5]:.3f} of the band's pixels right and {full_off:.3f} of the others: "
-      f"{'yes' if full_row[5] < full_off else 'NO'}")
+# The slide says annotation is hardest where objects meet. The generator's labels are exact (it draws them),
+# so annotators' trouble cannot be measured on these scenes; what can be is the other half of the slide's
+# point, that the band is also where a segmentation net goes wrong:
+print(f"claim: where objects meet, segmentation is hardest (the lecture adds: so is annotation, which these "
+      f"exact, generated labels cannot show): the full-label net labels {full_row[5]:.3f} of the band's pixels "
+      f"right and {full_off:.3f} of the others: {'yes' if full_row[5] < full_off else 'NO'}")
 cost = full_row[4] - band_row[4]
 shown_cost = f"{cost:.3f}".replace("-0.000", "0.000")  # (a cost that rounds to zero is printed without a sign)
 print(f"claim: ignoring the boundary band ({100 * band_share:.1f}% of the training pixels unlabelled) costs little "
