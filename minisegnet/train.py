@@ -31,9 +31,13 @@ HISTORY = "history.json"
 CURVES = "curves.png"
 
 
-def poly_lr(base_lr, iteration, max_iterations, power=0.9):
-    """DeepLab's "poly" schedule: lr = base_lr * (1 - iteration / max_iterations) ** power."""
-    return base_lr * (1 - min(iteration, max_iterations) / max_iterations) ** power
+def poly_lr(base_lr, iteration, max_iterations, power=0.9, warmup=0):
+    """DeepLab's "poly" schedule: lr = base_lr * (1 - iteration / max_iterations) ** power, with an optional
+    linear warm-up (Goyal et al. 2017): over the first ``warmup`` iterations the rate is also multiplied by
+    (iteration + 1) / warmup, so the first steps, taken while the freshly initialised net's gradients are
+    largest and least informative, are small ones."""
+    rate = base_lr * (1 - min(iteration, max_iterations) / max_iterations) ** power
+    return rate * min(1.0, (iteration + 1) / warmup) if warmup else rate
 
 
 def median_frequency_weights(dataset, num_classes, ignore_index=255):
@@ -150,10 +154,11 @@ def _check_config(model, meta, path):
 def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optimizer="adam", momentum=0.9,
         weight_decay=0.0, class_weights=None, poly_power=0.9, seed=0, out_dir=None, resume=False,
         overwrite=False, augment=True, crop=None, mean=None, std=None, device="cpu", progress=True,
-        stop_after_epoch=None, boundary_width=2):
+        stop_after_epoch=None, boundary_width=2, warmup=0):
     """Train ``model`` and return its history (one dict per epoch).
 
-    optimizer: "adam" or "sgd" (with ``momentum``); the learning rate follows the poly schedule.
+    optimizer: "adam" or "sgd" (with ``momentum``); the learning rate follows the poly schedule, after a
+        linear warm-up over the first ``warmup`` iterations (``poly_lr``; 0: none).
     class_weights: None, "median" (median-frequency balancing) or an array of C weights.
     out_dir: where checkpoint.npz, history.json and curves.png go (None: nothing is written).
     resume: continue from out_dir/checkpoint.npz if it exists.
@@ -169,6 +174,8 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
         raise ValueError("fit: the training set is empty")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+        raise ValueError(f"fit: warmup must be a number of iterations >= 0, got {warmup!r}")
     if resume and overwrite:
         raise ValueError("fit: resume=True continues the run in out_dir and overwrite=True replaces it; "
                          "pass one of them")
@@ -218,7 +225,7 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
                 raise ValueError(f"fit: batch {batch + 1} of epoch {epoch + 1} (iteration {iteration}) has no "
                                  f"labelled pixel: every label is ignore_index={ignore_index}, so its loss is 0/0; "
                                  "check the labels, or crop larger or with fewer ignored pixels")
-            opt.lr = poly_lr(lr, iteration, max_iterations, poly_power)
+            opt.lr = poly_lr(lr, iteration, max_iterations, poly_power, warmup)
             opt.zero_grad()
             scores = model(tensor(images, device=device))
             loss = F.cross_entropy(scores, labels, weight=class_weights, ignore_index=ignore_index)

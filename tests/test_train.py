@@ -68,6 +68,13 @@ def test_nan_loss_and_empty_data_are_reported(data):
 def test_poly_schedule_and_median_frequency_weights(data):
     assert poly_lr(0.1, 0, 100) == 0.1 and poly_lr(0.1, 100, 100) == 0.0
     assert poly_lr(0.1, 50, 100, power=1.0) == pytest.approx(0.05)
+    # a linear warm-up over the first 10 iterations: 1/10, 2/10, ... of the poly rate, then the poly rate itself
+    assert poly_lr(0.1, 0, 100, power=1.0, warmup=10) == pytest.approx(0.1 * 0.1)
+    assert poly_lr(0.1, 4, 100, power=1.0, warmup=10) == pytest.approx(0.096 * 0.5)
+    assert poly_lr(0.1, 9, 100, power=1.0, warmup=10) == poly_lr(0.1, 9, 100, power=1.0)
+    assert poly_lr(0.1, 50, 100, power=1.0, warmup=10) == poly_lr(0.1, 50, 100, power=1.0)
+    with pytest.raises(ValueError, match="fit: warmup must be a number of iterations >= 0, got -1"):
+        fit(new_model(), data[0], epochs=1, warmup=-1)
     w = median_frequency_weights(data[0], ThingsAndStuff.num_classes)
     freq = data[0].class_frequencies()
     assert w[np.argmin(np.where(freq > 0, freq, 1))] == w.max()  # the rarest class weighs most
