@@ -59,6 +59,14 @@ def ints(*values):
     return tuple(np.int32(value) for value in values)
 
 
+def plane_grid(threads_per_plane, planes, *plane_sizes):
+    """(grid, block) of an image kernel: x along one plane (``threads_per_plane`` threads, the contiguous
+    axis), y over the planes (the kernel loops over those beyond MAX_GRID_Y). plane_sizes: the other pixel
+    counts the kernel computes as an int (an input's or output's plane), checked to fit one."""
+    ints(threads_per_plane, planes, *plane_sizes)
+    return (blocks(threads_per_plane), max(1, min(planes, MAX_GRID_Y)), 1), (THREADS, 1, 1)
+
+
 def source_path(source):
     return os.path.join(os.path.dirname(__file__), source)
 

@@ -12,6 +12,8 @@ import math
 
 from numba import cuda
 
+from .gpu import outputs_reading as _outputs_reading  # (shared with the CUDA C launcher)
+
 THREADS = 256
 
 
@@ -68,14 +70,6 @@ def bilinear_forward_cuda(x, taps, xp):
     out = xp.empty((x.shape[0], x.shape[1], y0.shape[0], x0.shape[0]), dtype=x.dtype)
     _bilinear_forward_kernel[_blocks(out.size), THREADS](x, out, *taps)
     return out
-
-
-def _outputs_reading(i0, i1, in_size, xp):
-    """(4, in_size) int64: for input index i, the outputs [first, end) whose first tap i0 is i, then those whose
-    second tap i1 is i. Both tap arrays are non-decreasing, so each set is one range, found by binary search."""
-    inputs = xp.arange(in_size)
-    return xp.stack([xp.searchsorted(i0, inputs, side="left"), xp.searchsorted(i0, inputs, side="right"),
-                     xp.searchsorted(i1, inputs, side="left"), xp.searchsorted(i1, inputs, side="right")]).astype(xp.int64)
 
 
 def bilinear_backward_cuda(grad_out, x_shape, taps, xp):

@@ -9,30 +9,26 @@ import functools
 
 import numpy as np
 
-from .. import cuda_c
-from ..cuda_c import Launch, blocks, c_type, ints
-from .reference import source_taps
+from .. import bilinear_taps, cuda_c
+from ..cuda_c import Launch, c_type, ints, plane_grid
 
 SOURCE = "bilinear/bilinear.cu"
 
 
-def outputs_reading(i0, i1, in_size):
-    """(4, in_size) int64 (NumPy): for input index i, the outputs [first, end) whose first tap i0 is i, then those
-    whose second tap i1 is i. Both tap arrays are non-decreasing, so each set is one range (binary search)."""
-    inputs = np.arange(in_size)
-    return np.stack([np.searchsorted(i0, inputs, side="left"), np.searchsorted(i0, inputs, side="right"),
-                     np.searchsorted(i1, inputs, side="left"), np.searchsorted(i1, inputs, side="right")]
-                    ).astype(np.int64)
+def outputs_reading(i0, i1, in_size, xp=np):
+    """(4, in_size) int64: for input index i, the outputs [first, end) whose first tap i0 is i, then those whose
+    second tap i1 is i. Both tap arrays are non-decreasing, so each set is one range, found by binary search.
+    (Also the Numba twin's, cuda.py.)"""
+    inputs = xp.arange(in_size)
+    return xp.stack([xp.searchsorted(i0, inputs, side="left"), xp.searchsorted(i0, inputs, side="right"),
+                     xp.searchsorted(i1, inputs, side="left"), xp.searchsorted(i1, inputs, side="right")]
+                    ).astype(xp.int64)
 
 
 def host_taps(in_hw, out_hw, scales, align_corners, dtype):
-    """(y0, y1, ly, x0, x1, lx, rows, cols) as NumPy arrays: what the kernels read (rows, cols for backward)."""
-    taps = []
-    for in_size, out_size, scale in zip(in_hw, out_hw, scales):
-        i0, i1, lam = source_taps(int(in_size), int(out_size), scale, bool(align_corners))
-        taps.append((np.ascontiguousarray(i0, dtype=np.int64), np.ascontiguousarray(i1, dtype=np.int64),
-                     np.ascontiguousarray(lam, dtype=dtype)))
-    (y0, y1, ly), (x0, x1, lx) = taps
+    """(y0, y1, ly, x0, x1, lx, rows, cols) as NumPy arrays: what the kernels read (rows, cols for backward);
+    the taps are ``kernels.bilinear_taps``'s (int64 indices, weights in ``dtype``)."""
+    y0, y1, ly, x0, x1, lx = bilinear_taps(in_hw, out_hw, scales, align_corners, dtype)
     return y0, y1, ly, x0, x1, lx, outputs_reading(y0, y1, int(in_hw[0])), outputs_reading(x0, x1, int(in_hw[1]))
 
 
@@ -50,18 +46,18 @@ def forward_launch(x, out, taps):
     n, c, h, w = x.shape
     y0, y1, ly, x0, x1, lx = taps[:6]
     out_h, out_w = out.shape[2], out.shape[3]
-    grid = (blocks(out_h * out_w), max(1, min(n * c, cuda_c.MAX_GRID_Y)), 1)
-    return Launch(SOURCE, f"bilinear_forward<{c_type(x.dtype)}>", grid, (cuda_c.THREADS, 1, 1),
-                  (x, out, y0, y1, ly, x0, x1, lx) + ints(h, w, out_h, out_w, n * c, h * w, out_h * out_w)[:5])
+    grid, block = plane_grid(out_h * out_w, n * c, h * w)
+    return Launch(SOURCE, f"bilinear_forward<{c_type(x.dtype)}>", grid, block,
+                  (x, out, y0, y1, ly, x0, x1, lx) + ints(h, w, out_h, out_w, n * c))
 
 
 def backward_launch(grad_out, dx, taps):
     n, c, h, w = dx.shape
     ly, lx, rows, cols = taps[2], taps[5], taps[6], taps[7]
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]
-    grid = (blocks(h * w), max(1, min(n * c, cuda_c.MAX_GRID_Y)), 1)
-    return Launch(SOURCE, f"bilinear_backward<{c_type(dx.dtype)}>", grid, (cuda_c.THREADS, 1, 1),
-                  (grad_out, dx, ly, lx, rows, cols) + ints(h, w, out_h, out_w, n * c, h * w, out_h * out_w)[:5])
+    grid, block = plane_grid(h * w, n * c, out_h * out_w)
+    return Launch(SOURCE, f"bilinear_backward<{c_type(dx.dtype)}>", grid, block,
+                  (grad_out, dx, ly, lx, rows, cols) + ints(h, w, out_h, out_w, n * c))
 
 
 def _taps_on(array, in_hw, out_hw, scales, align_corners):

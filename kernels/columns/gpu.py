@@ -4,7 +4,7 @@
 very same launch through the CUDA C compiled for the host; ``*_gpu`` allocates with CuPy and runs it.
 """
 from .. import cuda_c
-from ..cuda_c import Launch, blocks, c_type, ints
+from ..cuda_c import Launch, c_type, ints, plane_grid
 
 SOURCE = "columns/columns.cu"
 
@@ -14,20 +14,18 @@ def im2col_launch(x, cols, geometry, out_h, out_w):
     n_images, channels, height, width = x.shape
     kh, kw = geometry[0], geometry[1]
     rows = n_images * channels * kh * kw
-    grid = (blocks(out_h * out_w), max(1, min(rows, cuda_c.MAX_GRID_Y)), 1)
-    ints(height * width, out_h * out_w)  # (a plane's pixel count is an int in the kernel too)
+    grid, block = plane_grid(out_h * out_w, rows, height * width)  # (the grid's rows are cols' rows here)
     args = (x, cols) + ints(height, width, *geometry, out_h, out_w, rows)
-    return Launch(SOURCE, f"im2col<{c_type(x.dtype)}>", grid, (cuda_c.THREADS, 1, 1), args)
+    return Launch(SOURCE, f"im2col<{c_type(x.dtype)}>", grid, block, args)
 
 
 def col2im_launch(cols, dx, geometry, out_h, out_w):
     """cols (N, C*kh*kw, out_h*out_w) -> dx (N, C, H, W): one thread per input pixel, grid rows over planes."""
     n_images, channels, height, width = dx.shape
     planes = n_images * channels
-    grid = (blocks(height * width), max(1, min(planes, cuda_c.MAX_GRID_Y)), 1)
-    ints(height * width, out_h * out_w)
+    grid, block = plane_grid(height * width, planes, out_h * out_w)
     args = (cols, dx) + ints(height, width, *geometry, out_h, out_w, planes)
-    return Launch(SOURCE, f"col2im<{c_type(cols.dtype)}>", grid, (cuda_c.THREADS, 1, 1), args)
+    return Launch(SOURCE, f"col2im<{c_type(cols.dtype)}>", grid, block, args)
 
 
 def im2col_gpu(x, geometry, out_h, out_w, xp):

@@ -4,17 +4,16 @@
 the host); ``*_gpu`` allocates with CuPy and runs it. geometry = (kh, kw, sh, sw, ph, pw).
 """
 from .. import cuda_c
-from ..cuda_c import Launch, blocks, c_type, ints
+from ..cuda_c import Launch, c_type, ints, plane_grid
 
 SOURCE = "pooling/pooling.cu"
 
 
 def _launch(kernel, arrays, threads_over, planes, height, width, geometry, out_h, out_w):
     """One thread per pixel of a plane of ``threads_over`` pixels, grid rows over the N*C planes."""
-    grid = (blocks(threads_over), max(1, min(planes, cuda_c.MAX_GRID_Y)), 1)
-    ints(height * width, out_h * out_w)  # (a plane's pixel count is an int in the kernel too)
+    grid, block = plane_grid(threads_over, planes, height * width, out_h * out_w)
     args = tuple(arrays) + ints(height, width, *geometry, out_h, out_w, planes)
-    return Launch(SOURCE, f"{kernel}<{c_type(arrays[0].dtype)}>", grid, (cuda_c.THREADS, 1, 1), args)
+    return Launch(SOURCE, f"{kernel}<{c_type(arrays[0].dtype)}>", grid, block, args)
 
 
 def max_pool_forward_launch(x, out, argmax, geometry):
