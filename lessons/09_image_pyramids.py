@@ -1,10 +1,12 @@
 """Lesson 9: image pyramids — one network, several scales (Farabet et al. 2013).
 
 Before skip connections, Farabet, Couprie, Najman & LeCun gave a scene-labelling convnet context
-by running the *same* network (shared weights) on the image at several scales: on the half-size
-image every unit sees twice as much of the scene, in input pixels. The score maps are resized to
-the input and combined (``models.PyramidFCN``: summed, then trained end to end). Their single-scale
-net saw 46 px of a 320-px scene: a window far smaller than the objects.
+by running the *same* feature extractor (shared weights) on the image at several scales: on the
+half-size image every unit sees twice as much of the scene, in input pixels. Every scale's feature
+maps are upsampled to the finest, concatenated, and one linear classifier labels each pixel from all
+of them (``models.PyramidFCN``, trained end to end), so a feature can count differently when it
+describes a larger piece of the scene. Their single-scale net saw 46 px of a 320-px scene: a window
+far smaller than the objects.
 
 A pyramid helps when the objects are larger than what one scale of the net sees. Our deep nets see
 124 px, the whole 64-px scene, so this lesson takes a net whose window is far smaller than a thing,
@@ -108,15 +110,16 @@ for _ in range(1000):
 print(f"\npyramid minus one scale, 95% of 1000 bootstrap draws of the {len(data.val)} scenes: things IU "
       f"{things_lo:+.3f} to {things_hi:+.3f}, right shape {shape_lo:+.3f} to {shape_hi:+.3f}")
 
-print(f"\nclaim: with the same weights, the quarter-scale branch sees {largest_coarse} px of the input where the "
+print(f"\nclaim: with the same feature weights, the quarter-scale branch sees {largest_coarse} px of the input where the "
       f"full-scale one sees {largest_full} px: {'yes' if largest_coarse > largest_full else 'NO'}")
 print(f"claim: that context helps where the objects are larger than one scale's window, beyond the scene-to-scene "
       f"noise: things IU {pyramid['things']:.3f} vs {one['things']:.3f}, right shape {pyramid['shape']:.3f} vs "
       f"{one['shape']:.3f}: {'yes' if things_lo > 0 and shape_lo > 0 else 'NO'}")
 # Where does the context help? Inside a thing, more than 3 px from its outline, the one-scale net's 6-px
 # window sees one flat colour (things share one colour distribution); near the outline it sees an edge.
-# Printed as a measurement, not a claim: on seeds 0-2 the gain was not larger inside the things than near
-# their outlines (one scale already names the inside "disc", the commonest thing, and is right for discs).
+# Printed as a measurement, not a claim: on seeds 1-3 the pyramid gained inside the things and near their
+# outlines, on seed 0 only near the outlines (there one scale names the inside "disc", the commonest thing,
+# and is right for discs).
 truth = data.val.labels
 things, distance = np.isin(truth, THINGS), boundary_distance(truth)
 interior, edge = things & (distance > 3), things & (distance <= 3)

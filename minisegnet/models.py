@@ -8,8 +8,8 @@
     FCN-8s     ... and once more with stage 3, then x8
     Dilated    stages 4 and 5 keep stride 8: pooling removed, their convolutions dilated 2 and 4
                (DeepLab), optionally followed by Yu & Koltun's context module
-    Pyramid    one shared network applied to the image at several scales (1, 1/2, 1/4, ...: each
-               level the one above halved), maps upsampled to the finest and summed (Farabet et al.)
+    Pyramid    one shared feature extractor applied to the image at several scales (1, 1/2, 1/4, ...:
+               each level the one above halved), one classifier on all the levels' features (Farabet et al.)
 
 Two controls for the lecture's two warnings about changing the backbone:
     Shallow    the first three stages only, scored and upsampled x8: fine, but r = 36 px
@@ -133,6 +133,18 @@ class FCN(SegmentationModel):
         pairs = ((3, "score_pool4", "upscore2"), (2, "score_pool3", "upscore_pool4"))[:self.skips]
         return [(k, getattr(self, score), getattr(self, up)) for k, score, up in pairs]
 
+    def features(self, x):
+        """FCN-32s only: the map its one score layer reads, stage 5's output (N, widths[4], ~H/32, ~W/32).
+        (FCN-16s and FCN-8s score three maps and fuse them: there is no single feature map to hand out.)"""
+        if self.skips:
+            raise ValueError(f"FCN.features: only FCN-32s scores a single feature map; {self.name} fuses "
+                             f"{self.skips + 1} score maps")
+        return self.backbone(x)[4]
+
+    def scores_to_input(self, scores, size):
+        """FCN-32s's scores on stage 5's grid, upsampled x32 and cropped to the input's ``size``."""
+        return _upsample_to(scores, 2 ** (5 - self.skips), self.fusion_offsets()[-1], size)
+
     def forward(self, x, skip_gradients=True):
         """Scores (N, C, H, W). skip_gradients=False gives the same values, but the skip score layers read
         a detached copy of their stage, so no gradient flows back into the backbone through a skip: the
@@ -237,13 +249,20 @@ class ShallowFCN(SegmentationModel):
         return {f"score (stage {self.stages}, stride {2 ** self.stages})":
                 self.backbone.stage_layers(self.stages - 1) + [self.score]}
 
-    def forward(self, x):
-        scores = self.score(self.backbone(x)[self.stages - 1])
+    def features(self, x):
+        """The map the score layer reads: stage ``stages``'s output, (N, widths[stages-1], ~H/2**stages, ~W/2**stages)."""
+        return self.backbone(x)[self.stages - 1]
+
+    def scores_to_input(self, scores, size):
+        """Scores on the features' grid, upsampled x2**stages and cropped to the input's ``size``."""
         factor = 2 ** self.stages
         if getattr(self, "_offset", None) is None:  # derived from the layers once
             layers = self.backbone.stage_layers(self.stages - 1) + [self.score, nn.Upsample(scale_factor=factor)]
             object.__setattr__(self, "_offset", F.crop_offset(layers, []))
-        return _upsample_to(scores, factor, self._offset, x.shape[2:])
+        return _upsample_to(scores, factor, self._offset, size)
+
+    def forward(self, x):
+        return self.scores_to_input(self.score(self.features(x)), x.shape[2:])
 
 
 class NoPoolingNet(SegmentationModel):
@@ -266,40 +285,61 @@ class NoPoolingNet(SegmentationModel):
 
 
 class PyramidFCN(SegmentationModel):
-    """Farabet et al.'s multi-scale network: the same network (shared weights) applied to the image
-    at each of ``scales`` (1, 1/2, 1/4, ...: powers of two), the score maps resized to the input and
-    summed.
+    """Farabet et al.'s multi-scale network: the same feature extractor (shared weights) applied to the
+    image at each of ``scales`` (1, 1/2, 1/4, ...: powers of two), and one linear classifier on the
+    concatenation of every level's features, upsampled to the finest level.
+
+    A 1x1 convolution on a concatenation is the sum of one 1x1 convolution per part, and a 1x1
+    convolution commutes with bilinear resizing (its weights mix channels, the resizing mixes
+    positions, and the resizing weights sum to 1). So each level is scored by its own 1x1 layer (the
+    finest by the base net's ``score``, each coarser one by ``score_level<k>``), its scores resized to
+    the finest level's grid and summed, and the sum upsampled to the input as the base net does: the
+    same function as Farabet's classifier, written the way the FCNs here write their skips. What is shared is the feature extractor; each level's features keep
+    a classifier of their own, so what a unit means at 1/4 scale (a larger piece of the scene) is free
+    to count differently from what it means at full scale.
 
     Each level of the pyramid is the one above it halved (bilinear, align_corners=False), as an image
     pyramid is built: halving averages 2x2 blocks exactly, so the level at 1/2**k is k successive 2x2
-    average poolings of the image, and enters the receptive-field arithmetic as exactly that."""
+    average poolings of the image, and enters the receptive-field arithmetic as exactly that.
 
-    def __init__(self, num_classes, scales=(1.0, 0.5), base="fcn8s", **kwargs):
+    ``base``: a net with one feature map and one 1x1 score layer (``features``, ``score``,
+    ``scores_to_input``): "fcn32s" or a "shallow" net."""
+
+    def __init__(self, num_classes, scales=(1.0, 0.5), base="fcn32s", **kwargs):
         super().__init__()
         self.halvings = [_halvings(s) for s in scales]
+        if sorted(self.halvings) != self.halvings or self.halvings[0] != 0 or len(set(self.halvings)) != len(scales):
+            raise ValueError(f"PyramidFCN: scales must start at 1 and shrink, each once, got {tuple(scales)}")
         self.num_classes, self.scales, self.name = num_classes, tuple(scales), f"pyramid_{base}"
         self.net = build_model(base, num_classes, **kwargs)
+        if not hasattr(self.net, "scores_to_input") or getattr(self.net, "skips", 0):
+            raise ValueError(f"PyramidFCN: the base net must score one feature map (fcn32s or a shallow net), got {base!r}")
+        for k in self.halvings[1:]:
+            setattr(self, f"score_level{k}", nn.Conv2d(self.net.score.in_channels, num_classes, 1))
+
+    def level_score_layers(self):
+        """The 1x1 score layer of each level, finest first."""
+        return [self.net.score] + [getattr(self, f"score_level{k}") for k in self.halvings[1:]]
 
     def receptive_field_branches(self):
-        """The shared net's branches at each scale, in the pixels of the full-size input."""
+        """Each level's path from the full-size input, in the pixels of that input."""
         branches = {}
-        for s, k in zip(self.scales, self.halvings):
-            for name, layers in self.net.receptive_field_branches().items():
-                branches[f"scale {s}: {name}"] = [nn.AvgPool2d(2) for _ in range(k)] + layers
+        (name, layers), = self.net.receptive_field_branches().items()
+        for s, k, score in zip(self.scales, self.halvings, self.level_score_layers()):
+            branches[f"scale {s}: {name}"] = [nn.AvgPool2d(2) for _ in range(k)] + layers[:-1] + [score]
         return branches
 
     def forward(self, x):
-        size = x.shape[2:]
         total, level, level_halvings = None, x, 0
-        for k in sorted(self.halvings):  # from the finest level down, each one halved from the last
+        for k, score in zip(self.halvings, self.level_score_layers()):  # finest first, each level the last halved
             while level_halvings < k:
                 level = F.interpolate_bilinear(level, size=tuple(max(1, n // 2) for n in level.shape[2:]))
                 level_halvings += 1
-            scores = self.net(level)
-            if k:
-                scores = F.interpolate_bilinear(scores, size=size)
+            scores = score(self.net.features(level))
+            if k:  # to the finest level's feature grid (the 1x1 score layer and the resizing commute)
+                scores = F.interpolate_bilinear(scores, size=total.shape[2:])
             total = scores if total is None else total + scores
-        return total
+        return self.net.scores_to_input(total, x.shape[2:])
 
 
 def _halvings(scale):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import minisegnet as msn
-from minisegnet import functional as F
+from minisegnet import functional as F, nn
 from minisegnet.models import MODELS, FCN8s, FCN16s, build_model
 
 SIZES = [(32, 32), (27, 41)]
@@ -111,8 +111,9 @@ def test_a_two_stage_shallow_control_sees_16_px_at_stride_4_and_scores_every_pix
 
 def test_a_pyramid_level_is_the_one_above_halved_so_the_quarter_level_is_a_4x4_average():
     """pyramid_shallow1: the first stage on the image at 1, 1/2 and 1/4. Halving (bilinear, align_corners=False)
-    averages 2x2 blocks exactly, so the 1/4 level is the 4x4 block average, and the model's scores are the
-    shared net's scores at each level, upsampled and summed; the fields per branch are 6, 12 and 24 px."""
+    averages 2x2 blocks exactly, so the 1/4 level is the 4x4 block average. The model is Farabet's: one linear
+    classifier (a 1x1 convolution) on the concatenation of every level's features, upsampled to the finest
+    level's grid, then upsampled to the input as the base net does; the fields per branch are 6, 12 and 24 px."""
     from minisegnet.inspect import receptive_field
     msn.manual_seed(0)
     model = build_model("pyramid_shallow1", 4)
@@ -120,12 +121,23 @@ def test_a_pyramid_level_is_the_one_above_halved_so_the_quarter_level_is_a_4x4_a
     quarter = x.reshape(2, 3, 8, 4, 8, 4).mean(axis=(3, 5))
     np.testing.assert_allclose(F.avg_pool2d(msn.tensor(x), 4).numpy(), quarter, rtol=1e-6)
     levels = [x, x.reshape(2, 3, 16, 2, 16, 2).mean(axis=(3, 5)), quarter]
-    expected = sum(F.interpolate_bilinear(model.net(msn.tensor(level)), size=(32, 32)).numpy() for level in levels)
-    np.testing.assert_allclose(model(msn.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
+    features = [model.net.backbone(msn.tensor(level))[0] for level in levels]  # stage 1: 16x16, 8x8, 4x4
+    stacked = F.concatenate([features[0]] + [F.interpolate_bilinear(f, size=(16, 16)) for f in features[1:]], axis=1)
+    layers = model.level_score_layers()
+    classifier = nn.Conv2d(stacked.shape[1], 4, 1)  # the one classifier, its weights the levels' side by side
+    classifier.load_state_dict({"weight": np.concatenate([layer.weight.numpy() for layer in layers], axis=1),
+                                "bias": sum(layer.bias.numpy() for layer in layers)})
+    expected = model.net.scores_to_input(classifier(stacked), (32, 32)).numpy()
+    np.testing.assert_allclose(model(msn.tensor(x)).numpy(), expected, rtol=1e-4, atol=1e-5)
+    assert len({id(layer) for layer in layers}) == 3 and layers[0] is model.net.score  # a classifier part per level
     fields = [(rows[-1].size, rows[-1].jump) for rows in receptive_field(model).values()]
     assert fields == [(6, 2), (12, 4), (24, 8)]
     with pytest.raises(ValueError, match=r"PyramidFCN: scales must be 1, 1/2, 1/4, ... \(successive halvings\), got 0.3"):
         build_model("pyramid", 4, scales=(1.0, 0.3))
+    with pytest.raises(ValueError, match=r"PyramidFCN: scales must start at 1 and shrink, each once, got \(0.5, 1.0\)"):
+        build_model("pyramid", 4, scales=(0.5, 1.0))
+    with pytest.raises(ValueError, match=r"PyramidFCN: the base net must score one feature map .*got 'fcn8s'"):
+        build_model("pyramid", 4, base="fcn8s")
 
 
 def test_no_pooling_control_keeps_full_resolution_and_sees_19_px():
