@@ -203,7 +203,12 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
     if resume and checkpoint and os.path.exists(checkpoint):
         model_state, optim_state, meta = load_checkpoint(checkpoint)
         _check_config(model, meta, checkpoint)
-        model.load_state_dict(model_state)
+        try:
+            model.load_state_dict(model_state)
+        except ValueError as error:  # same name and classes, other layers: saved by another version of the model
+            raise ValueError(f"resume: {checkpoint} holds a {meta['config']['name']!r} model whose layers differ "
+                             f"from this one's ({error}); it was saved by another version of the model: move that "
+                             "folder away, or train into another out_dir") from error
         opt.load_state_dict(optim_state)
         loader.rng.bit_generator.state = meta["loader_rng"]
         set_global_rng_state(meta["global_rng"])
