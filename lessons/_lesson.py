@@ -65,6 +65,11 @@ WARMUP_SHARE = 8  # the first 1/8 of the steps warm up: 300 of the 2400 (the qui
 #   fcn32s    learns through its stride-32 path alone and at lr 0.005 stalled for seed 0 (training loss 1.69 for
 #             four epochs, 1.45 at the end, mean IU 0.14) where seeds 1 and 2 reached 1.21 and 1.20; at lr 0.002
 #             seed 0 reaches 1.17 (mean IU 0.21), as at 0.001: it trains at 0.002, in a folder that says so
+# Nets whose layers changed after recipe r3's models were first cached, tagged in their folder name so that an
+# old checkpoint is never offered to the new layers (fit would refuse it, and the lesson would stop):
+#   pyramid_shallow1  "concat": one classifier on all levels' features (Farabet's), where r3 first shared one
+#                     score layer across the levels
+DESIGNS = {"pyramid_shallow1": "concat"}
 CROPS = {"nopool": 24}
 FULL_RECIPE_EPOCHS = {"texture": 2, "nopool": 4}
 LEARNING_RATES = {"fcn32s": 0.002}
@@ -155,11 +160,12 @@ class Training(namedtuple("Training", "seconds loaded")):
 
 
 def model_folder(name, args, data, class_weights=None, labels=None):
-    """OUT/models/<name>[_weighted][_<labels>][_lr<lr>]_<recipe tag>_n<N>_e<epochs>_s<seed>: one folder per net,
-    recipe and seed; <labels> names the training labels of lesson 13's nets (lesson_labels), _lr a learning rate
-    other than the recipe's (LEARNING_RATES)."""
+    """OUT/models/<name>[_weighted][_<labels>][_lr<lr>][_<design>]_<recipe tag>_n<N>_e<epochs>_s<seed>: one folder
+    per net, recipe and seed; <labels> names the training labels of lesson 13's nets (lesson_labels), _lr a learning
+    rate other than the recipe's (LEARNING_RATES), <design> a net's layers changed under this recipe (DESIGNS)."""
     label = name + ("_weighted" if class_weights is not None else "") + (f"_{labels}" if labels else "")
     label += f"_lr{LEARNING_RATES[name]:g}" if name in LEARNING_RATES else ""
+    label += f"_{DESIGNS[name]}" if name in DESIGNS else ""
     epochs = data.epochs if args.quick else FULL_RECIPE_EPOCHS.get(name, data.epochs)
     return os.path.join(args.out, "models", f"{label}_{RECIPE_TAG}_n{len(data.train)}_e{epochs}_s{args.seed}"), epochs
 

@@ -287,7 +287,9 @@ class NoPoolingNet(SegmentationModel):
 class PyramidFCN(SegmentationModel):
     """Farabet et al.'s multi-scale network: the same feature extractor (shared weights) applied to the
     image at each of ``scales`` (1, 1/2, 1/4, ...: powers of two), and one linear classifier on the
-    concatenation of every level's features, upsampled to the finest level.
+    concatenation of every level's features, upsampled to the finest level (the classifier they trained
+    the features with; their image pyramid was also locally normalised, and their full system went on
+    to label superpixels or a CRF).
 
     A 1x1 convolution on a concatenation is the sum of one 1x1 convolution per part, and a 1x1
     convolution commutes with bilinear resizing (its weights mix channels, the resizing mixes
@@ -299,8 +301,8 @@ class PyramidFCN(SegmentationModel):
     to count differently from what it means at full scale.
 
     Each level of the pyramid is the one above it halved (bilinear, align_corners=False), as an image
-    pyramid is built: halving averages 2x2 blocks exactly, so the level at 1/2**k is k successive 2x2
-    average poolings of the image, and enters the receptive-field arithmetic as exactly that.
+    pyramid is built: on even sizes halving averages 2x2 blocks exactly, so the level at 1/2**k is k
+    successive 2x2 average poolings of the image, and enters the receptive-field arithmetic as exactly that.
 
     ``base``: a net with one feature map and one 1x1 score layer (``features``, ``score``,
     ``scores_to_input``): "fcn32s" or a "shallow" net."""
@@ -308,7 +310,8 @@ class PyramidFCN(SegmentationModel):
     def __init__(self, num_classes, scales=(1.0, 0.5), base="fcn32s", **kwargs):
         super().__init__()
         self.halvings = [_halvings(s) for s in scales]
-        if sorted(self.halvings) != self.halvings or self.halvings[0] != 0 or len(set(self.halvings)) != len(scales):
+        if not scales or sorted(self.halvings) != self.halvings or self.halvings[0] != 0 \
+                or len(set(self.halvings)) != len(scales):
             raise ValueError(f"PyramidFCN: scales must start at 1 and shrink, each once, got {tuple(scales)}")
         self.num_classes, self.scales, self.name = num_classes, tuple(scales), f"pyramid_{base}"
         self.net = build_model(base, num_classes, **kwargs)

@@ -136,6 +136,8 @@ def test_a_pyramid_level_is_the_one_above_halved_so_the_quarter_level_is_a_4x4_a
         build_model("pyramid", 4, scales=(1.0, 0.3))
     with pytest.raises(ValueError, match=r"PyramidFCN: scales must start at 1 and shrink, each once, got \(0.5, 1.0\)"):
         build_model("pyramid", 4, scales=(0.5, 1.0))
+    with pytest.raises(ValueError, match=r"PyramidFCN: scales must start at 1 and shrink, each once, got \(\)"):
+        build_model("pyramid", 4, scales=())
     with pytest.raises(ValueError, match=r"PyramidFCN: the base net must score one feature map .*got 'fcn8s'"):
         build_model("pyramid", 4, base="fcn8s")
 
