@@ -51,6 +51,10 @@ LessonData = namedtuple("LessonData", "train val mean std epochs")
 # Recipe r3 adds a linear warm-up of the learning rate over the first 300 steps (of 2400; train.poly_lr):
 # with Adam at 0.005 from the first step, FCN-8s of seed 2 reached mean IU 0.651 and right shape 0.760
 # (training loss 0.284); warmed up, 0.737 and 0.879 (loss 0.224), seed 0 0.704 -> 0.716 (the same 96-102 s).
+# The warm-up also ended FCN-32s's stall at 0.005 (recipe r2, seed 0: training loss 1.69 for four epochs, 1.45 at
+# the end, mean IU 0.14), which had made it train at 0.002; with r3 at 0.005, seeds 0-2: loss 1.130 / 1.126 /
+# 1.135, mean IU 0.219 / 0.223 / 0.219 (at 0.002: 1.136 / 1.133 / 1.141, 0.214 / 0.217 / 0.220), so every net
+# now trains at the recipe's rate.
 RECIPE_TAG = "r3"
 N_TRAIN, N_VAL, EPOCHS = 1200, 60, 8
 QUICK_N_TRAIN, QUICK_N_VAL, QUICK_EPOCHS = 96, 24, 6
@@ -62,9 +66,6 @@ WARMUP_SHARE = 8  # the first 1/8 of the steps warm up: 300 of the 2400 (the qui
 #             half the epochs
 #   texture   a linear classifier on fixed descriptors converges in a fraction of the steps: 2 epochs
 #             (the full recipe only; --quick trains every net alike)
-#   fcn32s    learns through its stride-32 path alone and at lr 0.005 stalled for seed 0 (training loss 1.69 for
-#             four epochs, 1.45 at the end, mean IU 0.14) where seeds 1 and 2 reached 1.21 and 1.20; at lr 0.002
-#             seed 0 reaches 1.17 (mean IU 0.21), as at 0.001: it trains at 0.002, in a folder that says so
 # Nets whose layers changed after recipe r3's models were first cached, tagged in their folder name so that an
 # old checkpoint is never offered to the new layers (fit would refuse it, and the lesson would stop):
 #   pyramid_shallow1  "concat": one classifier on all levels' features (Farabet's), where r3 first shared one
@@ -72,7 +73,6 @@ WARMUP_SHARE = 8  # the first 1/8 of the steps warm up: 300 of the 2400 (the qui
 DESIGNS = {"pyramid_shallow1": "concat"}
 CROPS = {"nopool": 24}
 FULL_RECIPE_EPOCHS = {"texture": 2, "nopool": 4}
-LEARNING_RATES = {"fcn32s": 0.002}
 # Nets that learn from other labels of the same training scenes, with the same recipe (lesson 13):
 #   band_ignored  the band around every thing (data.boundary_band, about 8% of the pixels) labelled 255 in the
 #                 training labels, so the loss skips it, as PASCAL VOC marks it; validation keeps the full labels
@@ -160,11 +160,10 @@ class Training(namedtuple("Training", "seconds loaded")):
 
 
 def model_folder(name, args, data, class_weights=None, labels=None):
-    """OUT/models/<name>[_weighted][_<labels>][_lr<lr>][_<design>]_<recipe tag>_n<N>_e<epochs>_s<seed>: one folder
-    per net, recipe and seed; <labels> names the training labels of lesson 13's nets (lesson_labels), _lr a learning
-    rate other than the recipe's (LEARNING_RATES), <design> a net's layers changed under this recipe (DESIGNS)."""
+    """OUT/models/<name>[_weighted][_<labels>][_<design>]_<recipe tag>_n<N>_e<epochs>_s<seed>: one folder per net,
+    recipe and seed; <labels> names the training labels of lesson 13's nets (lesson_labels), <design> a net whose
+    layers changed under this recipe (DESIGNS)."""
     label = name + ("_weighted" if class_weights is not None else "") + (f"_{labels}" if labels else "")
-    label += f"_lr{LEARNING_RATES[name]:g}" if name in LEARNING_RATES else ""
     label += f"_{DESIGNS[name]}" if name in DESIGNS else ""
     epochs = data.epochs if args.quick else FULL_RECIPE_EPOCHS.get(name, data.epochs)
     return os.path.join(args.out, "models", f"{label}_{RECIPE_TAG}_n{len(data.train)}_e{epochs}_s{args.seed}"), epochs
@@ -172,7 +171,7 @@ def model_folder(name, args, data, class_weights=None, labels=None):
 
 def trained_model(name, args, data, class_weights=None, labels=None):
     """(model, history, Training) for ``build_model(name)`` trained with the lessons' recipe (cross-entropy,
-    plain or with ``class_weights`` such as "median"; Adam, lr 0.005 (LEARNING_RATES: FCN-32s 0.002) with the poly
+    plain or with ``class_weights`` such as "median"; Adam, lr 0.005 with the poly
     schedule after a linear warm-up over the first 1/8 of the steps, batches of 4,
     random flips) on the training labels ``labels`` (see ``lesson_labels``), cached in ``model_folder(...)``
     and resumed from there."""
@@ -187,7 +186,7 @@ def trained_model(name, args, data, class_weights=None, labels=None):
             done_before = len(json.load(f))
     warmup = -(-len(data.train) // BATCH_SIZE) * epochs // WARMUP_SHARE  # (batches per epoch, rounded up)
     history = fit(model, data.train, val_set=None, mean=data.mean, std=data.std, out_dir=run_dir, resume=True,
-                  epochs=epochs, batch_size=BATCH_SIZE, lr=LEARNING_RATES.get(name, LR), optimizer="adam", class_weights=class_weights,
+                  epochs=epochs, batch_size=BATCH_SIZE, lr=LR, optimizer="adam", class_weights=class_weights,
                   crop=CROPS.get(name), seed=args.seed, device=args.device, progress=False, warmup=warmup)
     return model, history, Training(sum(record["seconds"] for record in history), loaded=done_before >= epochs)
 
