@@ -17,8 +17,9 @@ The functions below are the only entry points the autodiff layer uses, so it
 never knows which device kernel ran. They also allocate every kernel's output
 (NumPy or CuPy), so the kernels themselves only fill arrays.
 
-Shapes: x is (N, C, H, W); a convolution geometry is (kh, kw, sh, sw, ph, pw, dh, dw)
-(kernel, stride, padding, dilation); a pooling geometry is (kh, kw, sh, sw, ph, pw).
+Shapes: x is (N, C, H, W). Where a window reads is a ``Geometry``: kernel size, stride, padding and
+dilation, each (rows, columns); a pooling geometry leaves dilation at 1. It is a named tuple, so the
+entry points also take a plain (kh, kw, sh, sw, ph, pw[, dh, dw]), and the kernels receive plain ints.
 
 A Numba kernel does no bounds checking: an array of the wrong shape makes it read or write
 outside memory, silently. ``minisegnet.functional`` checks every argument with a message for
@@ -28,6 +29,7 @@ shapes that must agree), the last line of defence for anyone who calls them dire
 import functools
 import importlib
 import os
+from collections import namedtuple
 
 import numpy as np
 
@@ -71,6 +73,14 @@ def _ints(values):
     return tuple(int(v) for v in values)
 
 
+class Geometry(namedtuple("Geometry", "kernel_h kernel_w stride_h stride_w pad_h pad_w dilation_h dilation_w",
+                          defaults=(1, 1))):
+    """Where a sliding window reads: the kernel's size, the stride, the zero padding and the dilation, each
+    (rows, columns). Output size per axis: (size + 2 pad - dilation (kernel - 1) - 1) // stride + 1.
+    The kernels unpack it in this order, as eight ints: ``kh, kw, sh, sw, ph, pw, dh, dw = geometry``."""
+    __slots__ = ()
+
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -82,14 +92,24 @@ def _check_array(op, what, array, ndim):
         raise TypeError(f"kernels.{op}: {what} has dtype {array.dtype}; the kernels support float32 and float64")
 
 
-def _check_geometry(op, geometry, length):
-    """(kh, kw, sh, sw, ph, pw[, dh, dw]): kernel, stride and dilation >= 1, padding >= 0."""
-    geometry = _ints(geometry)
-    if len(geometry) != length:
-        raise ValueError(f"kernels.{op}: geometry must have {length} numbers, got {geometry}")
-    if min(geometry[:4] + geometry[6:]) < 1 or min(geometry[4:6]) < 0:
-        raise ValueError(f"kernels.{op}: geometry {geometry} needs kernel, stride and dilation >= 1 and padding >= 0")
+def _check_geometry(op, geometry, pooling=False):
+    """A checked ``Geometry``: kernel, stride and dilation >= 1, padding >= 0. A convolution's has eight
+    numbers; a pooling's six (or eight, with dilation 1: pooling here has no dilation)."""
+    values = _ints(geometry)
+    if len(values) not in ((6, 8) if pooling else (8,)):
+        raise ValueError(f"kernels.{op}: geometry must have {'6' if pooling else '8'} numbers, got {values}")
+    geometry = Geometry(*values)
+    if min(geometry.kernel_h, geometry.kernel_w, geometry.stride_h, geometry.stride_w, geometry.dilation_h,
+           geometry.dilation_w) < 1 or min(geometry.pad_h, geometry.pad_w) < 0:
+        raise ValueError(f"kernels.{op}: geometry {values} needs kernel, stride and dilation >= 1 and padding >= 0")
+    if pooling and (geometry.dilation_h, geometry.dilation_w) != (1, 1):
+        raise ValueError(f"kernels.{op}: pooling has no dilation, got {geometry.dilation_h, geometry.dilation_w}")
     return geometry
+
+
+def _pool_ints(geometry):
+    """The six ints a pooling kernel reads: (kh, kw, sh, sw, ph, pw)."""
+    return _ints(geometry)[:6]
 
 
 def _check_planes(op, array, x_shape):
@@ -102,13 +122,13 @@ def _check_planes(op, array, x_shape):
 def im2col(x, geometry, out_h, out_w):
     """x (N, C, H, W) -> cols (N, C*kh*kw, out_h*out_w): every receptive field of image n as a column of cols[n]."""
     _check_array("im2col", "x", x, 4)
-    geometry = _check_geometry("im2col", geometry, 8)
+    geometry = _check_geometry("im2col", geometry)
     if out_h < 0 or out_w < 0:
         raise ValueError(f"kernels.im2col: output size ({out_h}, {out_w}) is negative")
     if _on_gpu(x):
         cp = _cupy()
         return _gpu("columns", "im2col")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
-    cols = np.empty((x.shape[0], x.shape[1] * geometry[0] * geometry[1], out_h * out_w), dtype=x.dtype)
+    cols = np.empty((x.shape[0], x.shape[1] * geometry.kernel_h * geometry.kernel_w, out_h * out_w), dtype=x.dtype)
     kernel = im2col_cpu_serial if in_worker() else im2col_cpu  # one thread per core already: no nested pool
     kernel(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
     return cols
@@ -117,11 +137,11 @@ def im2col(x, geometry, out_h, out_w):
 def col2im(cols, x_shape, geometry, out_h, out_w):
     """cols (N, C*kh*kw, out_h*out_w) -> (N, C, H, W), adding up entries that came from one pixel."""
     _check_array("col2im", "cols", cols, 3)
-    geometry = _check_geometry("col2im", geometry, 8)
+    geometry = _check_geometry("col2im", geometry)
     if len(x_shape) != 4:
         raise ValueError(f"kernels.col2im: x_shape must be (N, C, H, W), got {tuple(x_shape)}")
     n_images, channels = x_shape[0], x_shape[1]
-    expected = (n_images, channels * geometry[0] * geometry[1], out_h * out_w)
+    expected = (n_images, channels * geometry.kernel_h * geometry.kernel_w, out_h * out_w)
     if tuple(cols.shape) != expected:
         raise ValueError(f"kernels.col2im: cols has shape {tuple(cols.shape)}, expected {expected} "
                          f"for an image of shape {tuple(x_shape)} and a {out_h}x{out_w} output")
@@ -136,28 +156,28 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
 
 def _check_pool_output(op, x_shape, geometry, out_h, out_w):
     """Every window must start inside the image or its left/top padding (the kernels read its first pixel)."""
-    kh, kw, sh, sw, ph, pw = geometry
-    if out_h < 0 or out_w < 0 or (out_h and (out_h - 1) * sh - ph >= x_shape[2]) or \
-            (out_w and (out_w - 1) * sw - pw >= x_shape[3]):
+    g = geometry
+    if out_h < 0 or out_w < 0 or (out_h and (out_h - 1) * g.stride_h - g.pad_h >= x_shape[2]) or \
+            (out_w and (out_w - 1) * g.stride_w - g.pad_w >= x_shape[3]):
         raise ValueError(f"kernels.{op}: a {out_h}x{out_w} output of an input of shape {tuple(x_shape)} with "
-                         f"geometry {geometry} has windows that start outside the image")
+                         f"geometry {_pool_ints(g)} has windows that start outside the image")
 
 
 def max_pool_forward(x, geometry, out_h, out_w):
     """-> (out, argmax): the window maxima and the flat index iy*W + ix of each (first) maximum."""
     _check_array("max_pool_forward", "x", x, 4)
-    geometry = _check_geometry("max_pool_forward", tuple(geometry) + (1, 1), 8)[:6]
-    if geometry[4] > geometry[0] // 2 or geometry[5] > geometry[1] // 2:
+    geometry = _check_geometry("max_pool_forward", geometry, pooling=True)
+    if geometry.pad_h > geometry.kernel_h // 2 or geometry.pad_w > geometry.kernel_w // 2:
         # a window made only of padding would have no maximum for argmax to point at
-        raise ValueError(f"kernels.max_pool_forward: padding {geometry[4:6]} is more than half the kernel "
-                         f"{geometry[:2]}")
+        raise ValueError(f"kernels.max_pool_forward: padding {geometry.pad_h, geometry.pad_w} is more than half the "
+                         f"kernel {geometry.kernel_h, geometry.kernel_w}")
     _check_pool_output("max_pool_forward", x.shape, geometry, out_h, out_w)
     if _on_gpu(x):
         cp = _cupy()
-        return _gpu("pooling", "max_pool_forward")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+        return _gpu("pooling", "max_pool_forward")(cp.ascontiguousarray(x), _pool_ints(geometry), out_h, out_w, cp)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int64)
-    max_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out, argmax)
+    max_pool_forward_cpu(np.ascontiguousarray(x), _pool_ints(geometry), out, argmax)
     return out, argmax
 
 
@@ -169,12 +189,12 @@ def max_pool_backward(grad_out, argmax, x_shape, geometry):
                          f"grad_out {tuple(grad_out.shape)}")
     if argmax.dtype.kind not in "iu":
         raise TypeError(f"kernels.max_pool_backward: argmax holds {argmax.dtype}, not integer pixel indices")
-    geometry = _check_geometry("max_pool_backward", tuple(geometry) + (1, 1), 8)[:6]
+    geometry = _check_geometry("max_pool_backward", geometry, pooling=True)
     if _on_gpu(grad_out):  # (the GPU kernel gathers: an index outside the image matches no pixel, writes nothing)
         cp = _cupy()
         return _gpu("pooling", "max_pool_backward")(cp.ascontiguousarray(grad_out),
                                                     cp.ascontiguousarray(argmax, dtype=cp.int64), _ints(x_shape),
-                                                    geometry, cp)
+                                                    _pool_ints(geometry), cp)
     # The CPU kernel scatters to dx[argmax]: an index outside the image would write outside dx.
     if argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= x_shape[2] * x_shape[3]):
         raise ValueError(f"kernels.max_pool_backward: argmax holds indices outside [0, {x_shape[2] * x_shape[3]}), "
@@ -186,25 +206,26 @@ def max_pool_backward(grad_out, argmax, x_shape, geometry):
 
 def avg_pool_forward(x, geometry, out_h, out_w):
     _check_array("avg_pool_forward", "x", x, 4)
-    geometry = _check_geometry("avg_pool_forward", tuple(geometry) + (1, 1), 8)[:6]
+    geometry = _check_geometry("avg_pool_forward", geometry, pooling=True)
     _check_pool_output("avg_pool_forward", x.shape, geometry, out_h, out_w)
     if _on_gpu(x):
         cp = _cupy()
-        return _gpu("pooling", "avg_pool_forward")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
+        return _gpu("pooling", "avg_pool_forward")(cp.ascontiguousarray(x), _pool_ints(geometry), out_h, out_w, cp)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
-    avg_pool_forward_cpu(np.ascontiguousarray(x), _ints(geometry), out)
+    avg_pool_forward_cpu(np.ascontiguousarray(x), _pool_ints(geometry), out)
     return out
 
 
 def avg_pool_backward(grad_out, x_shape, geometry):
     _check_array("avg_pool_backward", "grad_out", grad_out, 4)
     _check_planes("avg_pool_backward", grad_out, x_shape)
-    geometry = _check_geometry("avg_pool_backward", tuple(geometry) + (1, 1), 8)[:6]
+    geometry = _check_geometry("avg_pool_backward", geometry, pooling=True)
     if _on_gpu(grad_out):
         cp = _cupy()
-        return _gpu("pooling", "avg_pool_backward")(cp.ascontiguousarray(grad_out), _ints(x_shape), _ints(geometry), cp)
+        return _gpu("pooling", "avg_pool_backward")(cp.ascontiguousarray(grad_out), _ints(x_shape), _pool_ints(geometry),
+                                                    cp)
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
-    avg_pool_backward_cpu(np.ascontiguousarray(grad_out), _ints(geometry), dx)
+    avg_pool_backward_cpu(np.ascontiguousarray(grad_out), _pool_ints(geometry), dx)
     return dx
 
 

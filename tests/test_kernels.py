@@ -273,5 +273,23 @@ def test_pooling_entry_points_refuse_windows_outside_the_image_and_non_integer_a
     out, argmax = cpu.max_pool_forward(x, (2, 2, 2, 2, 0, 0), 2, 2)
     with pytest.raises(TypeError, match="kernels.max_pool_backward: argmax holds float64"):
         cpu.max_pool_backward(out, argmax.astype(np.float64), x.shape, (2, 2, 2, 2, 0, 0))
-    with pytest.raises(ValueError, match=r"kernels.max_pool_backward: geometry \(2, 2, 0, 2, 0, 0, 1, 1\) needs"):
+    with pytest.raises(ValueError, match=r"kernels.max_pool_backward: geometry \(2, 2, 0, 2, 0, 0\) needs"):
         cpu.max_pool_backward(out, argmax, x.shape, (2, 2, 0, 2, 0, 0))
+
+
+def test_a_geometry_is_a_named_tuple_and_a_plain_tuple_means_the_same():
+    """kernels.Geometry names the eight numbers (dilation defaults to 1, as pooling has none); the entry points
+    take it or the plain tuple in the same order, and give the same columns; a wrong count or a pooling with a
+    dilation is refused, naming the op and the numbers."""
+    g = cpu.Geometry(3, 2, 2, 1, 1, 0, 2, 1)
+    assert (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w) == tuple(g)
+    assert cpu.Geometry(2, 2, 2, 2, 0, 0) == (2, 2, 2, 2, 0, 0, 1, 1)
+    x = sample((2, 3, 7, 6), np.float32)
+    oh, ow = conv_output_size(7, 3, 2, 1, 2, "t"), conv_output_size(6, 2, 1, 0, 1, "t")
+    np.testing.assert_array_equal(cpu.im2col(x, g, oh, ow), cpu.im2col(x, tuple(g), oh, ow))
+    pool = cpu.Geometry(2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(cpu.avg_pool_forward(x, pool, 3, 3), cpu.avg_pool_forward(x, tuple(pool)[:6], 3, 3))
+    with pytest.raises(ValueError, match=r"kernels.im2col: geometry must have 8 numbers, got \(3, 3, 1, 1, 1, 1\)"):
+        cpu.im2col(x, (3, 3, 1, 1, 1, 1), 7, 6)
+    with pytest.raises(ValueError, match=r"kernels.avg_pool_forward: pooling has no dilation, got \(2, 1\)"):
+        cpu.avg_pool_forward(x, cpu.Geometry(2, 2, 2, 2, 0, 0, 2, 1), 3, 3)

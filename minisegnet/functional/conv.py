@@ -43,8 +43,8 @@ from ._geometry import (as_int, check_4d, check_at_least, check_float, check_ima
 
 def _is_pointwise(geometry):
     """A 1x1 kernel with stride 1 and no padding: every window is one pixel, so im2col(x) is x itself."""
-    kh, kw, sh, sw, ph, pw = geometry[:6]
-    return kh == kw == sh == sw == 1 and ph == pw == 0
+    g = geometry
+    return (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w) == (1, 1, 1, 1, 0, 0)
 
 
 def _columns(x, geometry, out_h, out_w):
@@ -74,9 +74,9 @@ class Conv2d(Function):
     def forward(ctx, x, w, b, geometry, groups):
         n_images, c_in, height, width = x.shape
         c_out, c_group, kh, kw = w.shape
-        sh, sw, ph, pw, dh, dw = geometry[2:]
-        out_h = conv_output_size(height, kh, sh, ph, dh, "conv2d")
-        out_w = conv_output_size(width, kw, sw, pw, dw, "conv2d")
+        g = geometry  # a kernels.Geometry
+        out_h = conv_output_size(height, kh, g.stride_h, g.pad_h, g.dilation_h, "conv2d")
+        out_w = conv_output_size(width, kw, g.stride_w, g.pad_w, g.dilation_w, "conv2d")
         pixels, k_group = out_h * out_w, c_group * kh * kw                 # L per image, K_g = K / G
         w_mat = w.reshape(groups, c_out // groups, k_group)                # (G, C_out/G, K_g), for every image
         y = array_module(x).empty((n_images, groups, c_out // groups, pixels), dtype=x.dtype)
@@ -217,7 +217,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"{op}: output channels {c_out} are not divisible by groups={groups}")
     if b is not None and tuple(b.shape) != (c_out,):
         raise ValueError(f"{op}: bias has shape {tuple(b.shape)}, expected ({c_out},)")
-    geometry = (w.shape[2], w.shape[3]) + stride + padding + dilation
+    geometry = kernels.Geometry(*w.shape[2:], *stride, *padding, *dilation)
     return Conv2d.apply(x, w, b, geometry, groups)
 
 
@@ -244,7 +244,7 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
     if min(out_hw) < 1:
         raise ValueError(f"{op}: output size {out_hw} is empty (input {x.shape[2:]}, kernel {w.shape[2:]}, "
                          f"stride {stride}, padding {padding})")
-    geometry = (w.shape[2], w.shape[3]) + stride + padding + dilation
+    geometry = kernels.Geometry(*w.shape[2:], *stride, *padding, *dilation)
     return ConvTranspose2d.apply(x, w, b, geometry, groups, out_hw)
 
 

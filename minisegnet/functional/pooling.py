@@ -50,7 +50,7 @@ def _pool_geometry(op, x, kernel_size, stride, padding, ceil_mode):
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
     out_hw = tuple(pool_output_size(n, k, s, p, ceil_mode, op)
                    for n, k, s, p in zip(x.shape[2:], kernel, stride, padding))
-    return kernel + stride + padding, out_hw
+    return kernels.Geometry(*kernel, *stride, *padding), out_hw
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
