@@ -112,7 +112,8 @@ stuff, things = means["texture"]
 # own mix, and above the baseline's
 holds = (stuff > 0.4 and stuff > 2 * things and abs(texture_rate - texture_chance) < 0.1
          and fcn_rate > fcn_chance + 0.2 and fcn_rate > texture_rate)
-print(f"\nclaim: texture histograms tell stuff apart but not the shape of things, FCN-8s names the shape (texture: "
+print(f"\nclaim: texture histograms tell stuff apart but name a thing's shape hardly better than chance (within 0.1 of "
+      f"it), FCN-8s names the shape (texture: "
       f"stuff mean IU {stuff:.2f}, things {things:.2f}, right shape {texture_rate:.2f} vs chance {texture_chance:.2f}; "
       f"FCN-8s right shape {fcn_rate:.2f} vs chance {fcn_chance:.2f}): {'yes' if holds else 'NO'}")
 print(f"claim: semantic labels do not separate instances ({merged} of {objects} things share a region with another "
