@@ -77,7 +77,8 @@ class Geometry(namedtuple("Geometry", "kernel_h kernel_w stride_h stride_w pad_h
                           defaults=(1, 1))):
     """Where a sliding window reads: the kernel's size, the stride, the zero padding and the dilation, each
     (rows, columns). Output size per axis: (size + 2 pad - dilation (kernel - 1) - 1) // stride + 1.
-    The kernels unpack it in this order, as eight ints: ``kh, kw, sh, sw, ph, pw, dh, dw = geometry``."""
+    The convolution kernels receive it in this order as eight ints (``kh, kw, sh, sw, ph, pw, dh, dw =
+    geometry``); the pooling kernels receive the first six (``_pool_ints``)."""
     __slots__ = ()
 
 
@@ -97,7 +98,8 @@ def _check_geometry(op, geometry, pooling=False):
     numbers; a pooling's six (or eight, with dilation 1: pooling here has no dilation)."""
     values = _ints(geometry)
     if len(values) not in ((6, 8) if pooling else (8,)):
-        raise ValueError(f"kernels.{op}: geometry must have {'6' if pooling else '8'} numbers, got {values}")
+        raise ValueError(f"kernels.{op}: geometry must have {'6 (or 8, with dilation 1)' if pooling else '8'} numbers, "
+                         f"got {values}")
     geometry = Geometry(*values)
     if min(geometry.kernel_h, geometry.kernel_w, geometry.stride_h, geometry.stride_w, geometry.dilation_h,
            geometry.dilation_w) < 1 or min(geometry.pad_h, geometry.pad_w) < 0:

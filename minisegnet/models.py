@@ -20,6 +20,8 @@ Two controls for the lecture's two warnings about changing the backbone:
 
 Every crop offset is derived from the layers (``functional.crop_offset``), none is hard-coded.
 """
+import re
+
 import numpy as np
 
 from . import functional as F
@@ -296,9 +298,10 @@ class PyramidFCN(SegmentationModel):
     positions, and the resizing weights sum to 1). So each level is scored by its own 1x1 layer (the
     finest by the base net's ``score``, each coarser one by ``score_level<k>``), its scores resized to
     the finest level's grid and summed, and the sum upsampled to the input as the base net does: the
-    same function as Farabet's classifier, written the way the FCNs here write their skips. What is shared is the feature extractor; each level's features keep
-    a classifier of their own, so what a unit means at 1/4 scale (a larger piece of the scene) is free
-    to count differently from what it means at full scale.
+    same function as Farabet's classifier, written the way the FCNs here write their skips. What is
+    shared is the feature extractor; each level's features keep a classifier of their own, so what a
+    unit means at 1/4 scale (a larger piece of the scene) is free to count differently from what it
+    means at full scale.
 
     Each level of the pyramid is the one above it halved (bilinear, align_corners=False), as an image
     pyramid is built: on even sizes halving averages 2x2 blocks exactly, so the level at 1/2**k is k
@@ -325,11 +328,14 @@ class PyramidFCN(SegmentationModel):
         return [self.net.score] + [getattr(self, f"score_level{k}") for k in self.halvings[1:]]
 
     def receptive_field_branches(self):
-        """Each level's path from the full-size input, in the pixels of that input."""
+        """Each level's path from the full-size input, in the pixels of that input: named after the level,
+        its score layer and its stride in input pixels ("scale 0.25: score_level2 (stage 1, stride 8)")."""
         branches = {}
-        (name, layers), = self.net.receptive_field_branches().items()
+        (name, layers), = self.net.receptive_field_branches().items()  # e.g. "score (stage 1, stride 2)"
         for s, k, score in zip(self.scales, self.halvings, self.level_score_layers()):
-            branches[f"scale {s}: {name}"] = [nn.AvgPool2d(2) for _ in range(k)] + layers[:-1] + [score]
+            level_name = re.sub(r"stride (\d+)", lambda m: f"stride {int(m.group(1)) * 2 ** k}", name)
+            level_name = level_name.replace("score", "score" if k == 0 else f"score_level{k}", 1)
+            branches[f"scale {s}: {level_name}"] = [nn.AvgPool2d(2) for _ in range(k)] + layers[:-1] + [score]
         return branches
 
     def forward(self, x):

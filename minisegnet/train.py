@@ -207,8 +207,8 @@ def fit(model, train_set, val_set=None, epochs=10, batch_size=16, lr=0.01, optim
             model.load_state_dict(model_state)
         except ValueError as error:  # same name and classes, other layers: saved by another version of the model
             raise ValueError(f"resume: {checkpoint} holds a {meta['config']['name']!r} model whose layers differ "
-                             f"from this one's ({error}); it was saved by another version of the model: move that "
-                             "folder away, or train into another out_dir") from error
+                             f"from this one's ({error}); it was saved by another version or configuration of the model "
+                             "(widths, depths, scales): move that folder away, or train into another out_dir") from error
         opt.load_state_dict(optim_state)
         loader.rng.bit_generator.state = meta["loader_rng"]
         set_global_rng_state(meta["global_rng"])

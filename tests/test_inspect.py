@@ -47,7 +47,7 @@ def test_dilation_counts_as_an_effective_kernel_and_branches_are_reported_separa
                               "score_pool3 (stage 3, stride 8)"]
     assert [b[-1].jump for b in branches.values()] == [32, 16, 8]
     pyramid = receptive_field(build_model("pyramid", 3, base="fcn32s", widths=(2, 2, 2, 2, 2)))
-    full, half = pyramid["scale 1.0: score (stage 5, stride 32)"], pyramid["scale 0.5: score (stage 5, stride 32)"]
+    full, half = pyramid["scale 1.0: score (stage 5, stride 32)"], pyramid["scale 0.5: score_level1 (stage 5, stride 64)"]
     assert half[-1].jump == 2 * full[-1].jump
     with pytest.raises(ValueError, match="upsampling layer"):
         receptive_field([nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 4, stride=2)])

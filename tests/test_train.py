@@ -58,7 +58,7 @@ def test_resume_refuses_another_architecture_or_class_count(data, tmp_path):
     # the same name and classes, other layers (another version of the model, other widths): named, not a bare key list
     wider = build_model("fcn32s", ThingsAndStuff.num_classes, widths=(4, 6, 8, 8, 12), depths=(1, 1, 1, 1, 1))
     with pytest.raises(ValueError, match=r"resume: .*checkpoint.npz holds a 'fcn32s' model whose layers differ from this "
-                                         r"one's \(load_state_dict \(FCN\): .*\); it was saved by another version"):
+                                         r"one's \(load_state_dict \(FCN\): .*\); it was saved by another version or configuration"):
         fit(wider, *data, epochs=2, progress=False, out_dir=tmp_path, resume=True)
     assert load_checkpoint(tmp_path / "checkpoint.npz")[2]["epoch"] == 1
 
