@@ -112,6 +112,7 @@ class Conv2d(Function):
                     dx[lo:hi] = dcols.reshape((hi - lo,) + x_shape[1:])     # cols was x: no col2im
                 else:
                     dx[lo:hi] = kernels.col2im(dcols, (hi - lo,) + x_shape[1:], ctx.geometry, out_h, out_w)
+                del dcols  # freed before this piece's columns are built again: one (K, L) buffer per image at a time
             if need_dw:
                 cols = _columns(x[lo:hi], ctx.geometry, out_h, out_w).reshape(hi - lo, groups, k_group, pixels)
                 # one product per image and group, then the sum over the images: dW^T = cols @ dy^T, (K_g, C_out/G),
