@@ -43,7 +43,7 @@ from ._geometry import (as_int, check_4d, check_at_least, check_float, check_ima
 
 def _is_pointwise(geometry):
     """A 1x1 kernel with stride 1 and no padding: every window is one pixel, so im2col(x) is x itself."""
-    g = kernels.Geometry(*geometry)  # (a plain tuple in the same order works too)
+    g = geometry  # a kernels.Geometry (Conv2d.forward makes one of whatever it is given)
     return (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w) == (1, 1, 1, 1, 0, 0)
 
 
@@ -74,9 +74,9 @@ class Conv2d(Function):
     def forward(ctx, x, w, b, geometry, groups):
         n_images, c_in, height, width = x.shape
         c_out, c_group, kh, kw = w.shape
-        g = kernels.Geometry(*geometry)
-        out_h = conv_output_size(height, kh, g.stride_h, g.pad_h, g.dilation_h, "conv2d")
-        out_w = conv_output_size(width, kw, g.stride_w, g.pad_w, g.dilation_w, "conv2d")
+        geometry = kernels.Geometry(*geometry)  # once, here: a plain tuple in the same order works too
+        out_h = conv_output_size(height, kh, geometry.stride_h, geometry.pad_h, geometry.dilation_h, "conv2d")
+        out_w = conv_output_size(width, kw, geometry.stride_w, geometry.pad_w, geometry.dilation_w, "conv2d")
         pixels, k_group = out_h * out_w, c_group * kh * kw                 # L per image, K_g = K / G
         w_mat = w.reshape(groups, c_out // groups, k_group)                # (G, C_out/G, K_g), for every image
         y = array_module(x).empty((n_images, groups, c_out // groups, pixels), dtype=x.dtype)
