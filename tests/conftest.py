@@ -43,6 +43,12 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def sample(shape, dtype=np.float64, seed=0):
+    """An array of distinct values (a permutation of 0..n-1, divided by 7): no ties, so every maximum and
+    every sort is unambiguous, and a kernel that reads the wrong element cannot match by chance."""
+    return np.random.default_rng(seed).permutation(int(np.prod(shape))).reshape(shape).astype(dtype) / 7.0
+
+
 def leaf(array, requires_grad=True):
     """A float64 leaf tensor, the dtype gradient checks run in."""
     return msn.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)

@@ -17,6 +17,7 @@ import pytest
 
 import host_cuda
 import nvrtc
+from conftest import sample
 from minisegnet import kernels as cpu
 from minisegnet.kernels import cuda_c
 from minisegnet.kernels.bilinear import gpu as bilinear_gpu, reference as bilinear_ref
@@ -38,10 +39,6 @@ def kernels_run_on_the_host(monkeypatch):
     """cuda_c.run starts a launch on the host; MAX_GRID_Y = 2, so the kernels' loops over grid rows run."""
     monkeypatch.setattr(cuda_c, "run", host_cuda.run_on_host)
     monkeypatch.setattr(cuda_c, "MAX_GRID_Y", 2)
-
-
-def sample(shape, dtype, seed=0):
-    return np.random.default_rng(seed).permutation(int(np.prod(shape))).reshape(shape).astype(dtype) / 7.0
 
 
 def rtol(dtype):

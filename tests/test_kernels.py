@@ -11,7 +11,7 @@ from minisegnet.kernels.bilinear import reference as bilinear_ref
 from minisegnet.kernels.columns import reference as im2col_ref
 from minisegnet.kernels.pooling import reference as pool_ref
 from minisegnet.functional._geometry import conv_output_size, pool_output_size
-from conftest import HAS_GPU
+from conftest import HAS_GPU, sample
 
 CONV_CASES = [(k, s, p, d) for k, s, p, d in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2, 3))
               if d * (k - 1) + 1 <= 5 + 2 * p]
@@ -23,10 +23,6 @@ BILINEAR_CASES = [((3, 2), (5, 7), True), ((3, 2), (5, 7), False), ((4, 5), (2, 
 
 def conv_geometry(k, s, p, d):
     return (k, k, s, s, p, p, d, d)
-
-
-def sample(shape, dtype=np.float64, seed=0):
-    return np.random.default_rng(seed).permutation(np.prod(shape)).reshape(shape).astype(dtype) / 7.0
 
 
 # --- CPU kernels vs references ----------------------------------------------------------------
