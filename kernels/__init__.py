@@ -10,8 +10,8 @@ Each hot loop has a folder with three twins side by side:
 The rule for which kernel runs is one line: **the array's device decides**. A
 NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the CUDA C kernel (or, with
 MINISEGNET_GPU_KERNELS=numba, to the ``cuda.py`` twin; README.md says why both exist). (On the CPU,
-a convolution may split its batch over the cores, ``parallel.over_images``; inside such a worker
-the entry points run the serial twin of the Numba kernel, since that core is already busy.)
+a convolution may split its batch over the cores, ``parallel.over_images``; inside such a worker, and
+for a batch too small to pay for waking a second core, the entry points run the serial twin of the Numba kernel.)
 The plain-loop references are never picked automatically; call them directly.
 The functions below are the only entry points the autodiff layer uses, so it
 never knows which device kernel ran. They also allocate every kernel's output
@@ -40,7 +40,7 @@ from .columns.cpu import col2im_cpu, col2im_cpu_serial, im2col_cpu, im2col_cpu_s
 from .crf.cpu import build_lattice_cpu, lattice_filter_cpu
 from .crf.reference import scale_factors
 from .optim.cpu import adam_update_cpu
-from .parallel import in_worker, over_images  # noqa: F401  (over_images: for the convolutions)
+from .parallel import over_images, single_threaded  # noqa: F401  (over_images: for the convolutions)
 from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
                           max_pool_forward_cpu)
 
@@ -131,7 +131,7 @@ def im2col(x, geometry, out_h, out_w):
         cp = _cupy()
         return _gpu("columns", "im2col")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
     cols = np.empty((x.shape[0], x.shape[1] * geometry.kernel_h * geometry.kernel_w, out_h * out_w), dtype=x.dtype)
-    kernel = im2col_cpu_serial if in_worker() else im2col_cpu  # one thread per core already: no nested pool
+    kernel = im2col_cpu_serial if single_threaded() else im2col_cpu  # no pool woken: see parallel.py
     kernel(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
     return cols
 
@@ -151,7 +151,7 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
         cp = _cupy()
         return _gpu("columns", "col2im")(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
     dx = np.zeros(x_shape, dtype=cols.dtype)
-    kernel = col2im_cpu_serial if in_worker() else col2im_cpu
+    kernel = col2im_cpu_serial if single_threaded() else col2im_cpu
     kernel(np.ascontiguousarray(cols), _ints(geometry), out_h, out_w, dx)
     return dx
 

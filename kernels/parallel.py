@@ -19,10 +19,16 @@ are built, used, and dropped, so a convolution never holds the columns of the wh
 
 Two kinds of threads must never compete for the same cores (a 5x slowdown measured when
 Numba's and OpenBLAS's pools did): while the workers run, BLAS is set to one thread (restored
-afterwards) and the kernels called from a worker run their serial twins (``in_worker()``).
-When that cannot be arranged (BLAS threads out of our control, a single core, one image, a
-tiny batch, or a CuPy array, whose GPU already runs the whole batch in parallel) ``work(0, n)``
-runs once in the calling thread, with every pool as usual.
+afterwards) and the kernels called from a worker run their serial twins (``single_threaded()``).
+A small batch (less than ``SERIAL_BYTES`` of columns: the lesson net's deeper layers at batch 4) is
+not split at all: it runs in the calling thread alone, with a one-thread BLAS and the serial
+kernels. Waking a sleeping thread costs about 100 us on a shared VM (a worker of ours, a Numba
+``prange`` pool, OpenBLAS's second thread each pay it), which is more than such a layer's work
+gains from a second core (benchmarks/README.md).
+
+When none of that can be arranged (BLAS threads out of our control, a single core, one large
+image, or a CuPy array, whose GPU already runs the whole batch in parallel) ``work(0, n)`` runs
+once in the calling thread, with every pool as usual.
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -34,8 +40,10 @@ from ..backend import is_cupy_array
 #: a piece of at most this many bytes of columns (at least one image): a few MB, so the columns of
 #: a piece are used while they are still in the last-level cache, and memory stays small.
 PIECE_BYTES = 4 << 20
-#: below this many bytes of columns for the whole batch, starting threads costs more than it saves.
-MIN_PARALLEL_BYTES = 1 << 18
+#: below this many bytes of columns for the whole batch, waking threads costs more than it saves: the
+#: work runs in the calling thread, single-threaded throughout (an FCN-8s step at batch 4 took 26-27 ms
+#: instead of 32 with 1 MB here, where 256 KB split the batch and woke the pools below that).
+SERIAL_BYTES = 1 << 20
 
 #: how many threads split a batch; None: as many as Numba uses (NUMBA_NUM_THREADS, all cores by default).
 THREADS = None
@@ -46,9 +54,10 @@ _pool = None
 _blas = None
 
 
-def in_worker():
-    """True inside ``over_images``'s worker threads: kernels must then run single-threaded."""
-    return getattr(_local, "worker", False)
+def single_threaded():
+    """True where kernels must run their serial twins: inside ``over_images``'s worker threads (one per
+    core already) and while a small batch runs alone in the calling thread."""
+    return getattr(_local, "single_threaded", False)
 
 
 def _blas_controllers():
@@ -81,12 +90,16 @@ def _executor(threads):
 def worker_count(images, bytes_per_image):
     """How many threads ``over_images`` would use for this batch (1: no split)."""
     n_images = images.shape[0]
-    if is_cupy_array(images) or in_worker():
+    if is_cupy_array(images) or single_threaded():
         return 1
     threads = min(_threads(), n_images)
-    if threads < 2 or n_images * bytes_per_image < MIN_PARALLEL_BYTES or not _blas_controllers():
+    if threads < 2 or _is_small(images, bytes_per_image) or not _blas_controllers():
         return 1
     return threads
+
+
+def _is_small(images, bytes_per_image):
+    return images.shape[0] * bytes_per_image < SERIAL_BYTES
 
 
 def shares(n_images, workers):
@@ -109,11 +122,11 @@ def _run_share(work, share_pieces):
             if getattr(controller, "threading_layer", None) == "openmp":
                 controller.set_num_threads(1)
         _local.blas_limited = True
-    _local.worker = True
+    _local.single_threaded = True
     try:
         return [work(lo, hi) for lo, hi in share_pieces]
     finally:
-        _local.worker = False
+        _local.single_threaded = False
 
 
 def over_images(images, work, bytes_per_image):
@@ -126,11 +139,28 @@ def over_images(images, work, bytes_per_image):
     n_images = images.shape[0]
     workers = worker_count(images, bytes_per_image)
     if workers == 1:
+        if _is_small(images, bytes_per_image) and not is_cupy_array(images) and not single_threaded() \
+                and _blas_controllers():
+            return _run_alone(work, n_images, _blas_controllers())
         return [work(0, n_images)]
     plans = [pieces(lo, hi, bytes_per_image) for lo, hi in shares(n_images, workers)]
     blas = _blas_controllers()
     with _lock:
         return _run_split(work, plans, blas)
+
+
+def _run_alone(work, n_images, blas):
+    """``work(0, n)`` in the calling thread with a one-thread BLAS and the serial kernels: no thread is woken."""
+    before = [controller.get_num_threads() for controller in blas]
+    for controller in blas:
+        controller.set_num_threads(1)
+    _local.single_threaded = True
+    try:
+        return [work(0, n_images)]
+    finally:
+        _local.single_threaded = False
+        for controller, threads in zip(blas, before):
+            controller.set_num_threads(threads)
 
 
 def _run_split(work, plans, blas):

@@ -21,7 +21,7 @@ def split(monkeypatch):
     if not parallel._blas_controllers():
         pytest.skip("this NumPy's BLAS does not let its threads be set, so batches are never split")
     monkeypatch.setattr(parallel, "THREADS", 3)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "SERIAL_BYTES", 0)
     monkeypatch.setattr(parallel, "PIECE_BYTES", 1)
 
 
@@ -36,17 +36,40 @@ def test_over_images_covers_the_batch_in_order_on_worker_threads_with_a_one_thre
     seen = []
 
     def work(lo, hi):
-        seen.append((lo, hi, parallel.in_worker(), threading.current_thread() is threading.main_thread(),
+        seen.append((lo, hi, parallel.single_threaded(), threading.current_thread() is threading.main_thread(),
                      [controller.get_num_threads() for controller in blas]))
         return lo
 
     assert parallel.worker_count(np.zeros((7, 1)), 8) == 3
     assert kernels.over_images(np.zeros((7, 1)), work, bytes_per_image=8) == list(range(7))  # image order
     assert sorted(piece[:2] for piece in seen) == [(i, i + 1) for i in range(7)]
-    assert all(in_worker and not on_main for _, _, in_worker, on_main, _ in seen)
+    assert all(serial and not on_main for _, _, serial, on_main, _ in seen)
     assert all(threads == [1] * len(blas) for *_, threads in seen)
-    assert not parallel.in_worker()
+    assert not parallel.single_threaded()
     assert [controller.get_num_threads() for controller in blas] == before  # given back
+
+
+def test_a_small_batch_runs_alone_in_the_calling_thread_with_serial_kernels_and_a_one_thread_blas(monkeypatch):
+    """Below SERIAL_BYTES of columns no thread is woken: not ours, not Numba's pool, not BLAS's second one."""
+    blas = parallel._blas_controllers()
+    if not blas:
+        pytest.skip("this NumPy's BLAS does not let its threads be set")
+    monkeypatch.setattr(parallel, "THREADS", 2)
+    before = [controller.get_num_threads() for controller in blas]
+    seen = []
+
+    def work(lo, hi):
+        seen.append((lo, hi, parallel.single_threaded(), threading.current_thread() is threading.main_thread(),
+                     [controller.get_num_threads() for controller in blas]))
+        return "done"
+
+    small = parallel.SERIAL_BYTES // 8 - 1  # bytes per image: 8 images just under the line
+    assert parallel.worker_count(np.zeros((8, 1)), small) == 1
+    assert kernels.over_images(np.zeros((8, 1)), work, bytes_per_image=small) == ["done"]
+    assert seen == [(0, 8, True, True, [1] * len(blas))]
+    assert not parallel.single_threaded()
+    assert [controller.get_num_threads() for controller in blas] == before  # given back
+    assert parallel.worker_count(np.zeros((8, 1)), small + 1) == 2  # at the line: split over the cores
 
 
 def test_a_worker_error_reaches_the_caller_and_blas_gets_its_threads_back(split):
@@ -76,7 +99,7 @@ def test_no_split_for_one_image_a_tiny_batch_or_inside_a_worker(monkeypatch):
     monkeypatch.setattr(parallel, "THREADS", 2)
     assert parallel.worker_count(np.zeros((1, 3, 64, 64)), 1 << 30) == 1
     assert parallel.worker_count(np.zeros((8, 1)), 8) == 1  # 64 bytes of columns: threads cost more
-    monkeypatch.setattr(parallel._local, "worker", True, raising=False)
+    monkeypatch.setattr(parallel._local, "single_threaded", True, raising=False)
     assert parallel.worker_count(np.zeros((8, 1)), 1 << 30) == 1  # never nested
 
 
@@ -110,7 +133,7 @@ def test_a_split_batch_gives_the_numbers_of_one_piece_and_of_the_reference(op, k
     if not parallel._blas_controllers():
         pytest.skip("this NumPy's BLAS does not let its threads be set, so batches are never split")
     monkeypatch.setattr(parallel, "THREADS", 3)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "SERIAL_BYTES", 0)
     monkeypatch.setattr(parallel, "PIECE_BYTES", 1)
     pieces = _conv_and_grads(op, x, w, b, k, s, p, d, groups)
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
