@@ -49,7 +49,7 @@ SERIAL_BYTES = 1 << 20
 THREADS = None
 
 _local = threading.local()
-_lock = threading.Lock()  # one split at a time: two callers would each save and restore BLAS's threads
+_lock = threading.Lock()  # one split (or small batch) at a time: two callers would each save and restore BLAS's threads
 _pool = None
 _blas = None
 
@@ -99,6 +99,7 @@ def worker_count(images, bytes_per_image):
 
 
 def _is_small(images, bytes_per_image):
+    """Too little work for a second core: under SERIAL_BYTES of columns for the whole batch."""
     return images.shape[0] * bytes_per_image < SERIAL_BYTES
 
 
@@ -141,7 +142,8 @@ def over_images(images, work, bytes_per_image):
     if workers == 1:
         if _is_small(images, bytes_per_image) and not is_cupy_array(images) and not single_threaded() \
                 and _blas_controllers():
-            return _run_alone(work, n_images, _blas_controllers())
+            with _lock:  # it too sets BLAS's threads and gives them back
+                return _run_alone(work, n_images, _blas_controllers())
         return [work(0, n_images)]
     plans = [pieces(lo, hi, bytes_per_image) for lo, hi in shares(n_images, workers)]
     blas = _blas_controllers()

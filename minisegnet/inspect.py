@@ -317,7 +317,7 @@ def unit_responses(activation_fn, images, labels, row, classes, batch_size=32):
     return np.concatenate(responses), np.concatenate(centres), np.concatenate(scenes)
 
 
-def linear_probe(features, targets, train, steps=500, lr=0.05):
+def linear_probe(features, targets, train, steps=500, lr=0.05, per_example=False):
     """Alain & Bengio's linear probe: how much of ``targets`` a linear read-out of ``features`` recovers.
 
     features (M, C) and integer targets (M,) in [0, K); ``train`` (M,) bool marks the examples the probe
@@ -326,7 +326,9 @@ def linear_probe(features, targets, train, steps=500, lr=0.05):
     examples with the library's own ops (cross-entropy, Adam, full batch, ``steps`` steps, from W = 0 and
     b = 0: the problem is convex, so no random start is needed and the result is reproducible).
 
-    Returns the share of the held-out examples whose target is the probe's most probable class."""
+    Returns the share of the held-out examples whose target is the probe's most probable class; with
+    ``per_example``, the (M_held_out,) bool array behind it, one entry per held-out example in order
+    (for a bootstrap over the scenes they came from)."""
     from .optim import Adam
     features, targets, train = np.asarray(features, np.float64), np.asarray(targets), np.asarray(train, bool)
     if features.ndim != 2 or targets.shape != (len(features),) or train.shape != targets.shape:
@@ -348,7 +350,8 @@ def linear_probe(features, targets, train, steps=500, lr=0.05):
         optimizer.step()
     with no_grad():
         guess = (F.matmul(tensor(standard[~train]), w) + b).numpy().argmax(axis=1)
-    return float((guess == targets[~train]).mean())
+    hits = guess == targets[~train]
+    return hits if per_example else float(hits.mean())
 
 
 def occlusion_sensitivity(model, image, target_class, size=8, stride=2, fill=None, region=None, batch_size=64,

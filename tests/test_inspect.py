@@ -252,3 +252,5 @@ def test_a_linear_probe_reads_a_linear_code_and_not_noise():
     assert abs(linear_probe(noise, targets, train) - 1 / 3) < 0.1       # chance: nothing to read
     with pytest.raises(ValueError, match="linear_probe: needs examples to learn from and to score"):
         linear_probe(noise, targets, np.ones(600, bool))
+    hits = linear_probe(mixed, targets, train, per_example=True)  # one per held-out example, in order
+    assert hits.shape == (200,) and hits.dtype == bool and hits.mean() == linear_probe(mixed, targets, train)
