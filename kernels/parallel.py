@@ -7,7 +7,7 @@ products and col2im. Each piece can use every core on its own: Numba's ``prange`
 them is poor: on a 2-core machine its two threads reached 40-50 GFLOP/s where one thread alone
 reached 38 (benchmarks/README.md).
 
-So on the CPU we split the *batch* instead. ``over_images(n_images, work)`` gives each core a
+So on the CPU we split the *batch* instead. ``over_images(images, work, bytes_per_image)`` gives each core a
 contiguous share of the images, and each worker thread runs the whole convolution for its share
 (im2col, product, col2im) with a one-thread BLAS and the serial twin of each Numba kernel. The
 images are independent, so the workers never write the same memory, and the only shared result,
@@ -41,15 +41,18 @@ from ..backend import is_cupy_array
 #: a piece are used while they are still in the last-level cache, and memory stays small.
 PIECE_BYTES = 4 << 20
 #: below this many bytes of columns for the whole batch, waking threads costs more than it saves: the
-#: work runs in the calling thread, single-threaded throughout (an FCN-8s step at batch 4 took 26-27 ms
-#: instead of 32 with 1 MB here, where 256 KB split the batch and woke the pools below that).
+#: work runs in the calling thread, single-threaded throughout. An FCN-8s step at batch 4 took 25.8 ms
+#: with 1 MB here, against 28.9 ms with the old rule (split above 256 KB, every pool awake below it).
 SERIAL_BYTES = 1 << 20
 
 #: how many threads split a batch; None: as many as Numba uses (NUMBA_NUM_THREADS, all cores by default).
 THREADS = None
 
 _local = threading.local()
-_lock = threading.Lock()  # one split (or small batch) at a time: two callers would each save and restore BLAS's threads
+# One split or small batch at a time: two callers would each save and restore BLAS's thread count. That
+# count is one per process (NumPy's pthreads OpenBLAS), so while a convolution holds it at one thread, a
+# product in any other Python thread runs on one thread too (minisegnet itself is single-threaded).
+_lock = threading.Lock()
 _pool = None
 _blas = None
 
@@ -154,10 +157,10 @@ def over_images(images, work, bytes_per_image):
 def _run_alone(work, n_images, blas):
     """``work(0, n)`` in the calling thread with a one-thread BLAS and the serial kernels: no thread is woken."""
     before = [controller.get_num_threads() for controller in blas]
-    for controller in blas:
-        controller.set_num_threads(1)
-    _local.single_threaded = True
-    try:
+    try:  # (the limits set inside: whatever happens, every controller gets its count back)
+        for controller in blas:
+            controller.set_num_threads(1)
+        _local.single_threaded = True
         return [work(0, n_images)]
     finally:
         _local.single_threaded = False
@@ -167,9 +170,9 @@ def _run_alone(work, n_images, blas):
 
 def _run_split(work, plans, blas):
     before = [controller.get_num_threads() for controller in blas]
-    for controller in blas:  # a pthreads build (NumPy's wheels) has one limit for the whole process
-        controller.set_num_threads(1)
     try:
+        for controller in blas:  # a pthreads build (NumPy's wheels) has one limit for the whole process
+            controller.set_num_threads(1)
         futures = [_executor(_threads()).submit(_run_share, work, plan) for plan in plans]
         wait(futures)  # every worker done before BLAS gets its threads back, even if one raised
         results = [future.result() for future in futures]  # re-raises a worker's exception here

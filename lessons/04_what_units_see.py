@@ -31,13 +31,13 @@ lecture makes it, on objects, and with every unit rather than nine per channel: 
 channels as a feature vector, fit a softmax classifier on the units of the first half of the
 scenes and count how often it names the thing in the second half. The claim, as the slide states
 it: deeper layers are more class-specific (the probe names the object more often at the deepest
-stage than at every shallower one, and less often at none than at the stage before, each beyond the
-scene-to-scene noise of a paired bootstrap; and the deepest beats always guessing the most frequent
-thing). A deeper unit also sees a
-larger window, and even random features of a larger window can tell more shapes apart, so the same
-probe also reads the same network before training: the claim needs the deepest stage to gain most
-from training. The same probe over all nine classes is printed beside it: there stage 1 is already
-good, because stuff is named by colour.
+stage than at every earlier one, and no stage significantly less often than the one before, each
+judged against the noise of which scenes are scored, by a paired bootstrap; and the deepest beats
+always guessing the most frequent thing). Where two early stages cannot be told apart, it says so.
+A deeper unit also sees a larger window, and even random features of a larger window can tell more
+shapes apart, so the same probe also reads the same network before training: the claim needs the
+deepest stage to gain most from training. The same probe over all nine classes is printed beside it:
+there stage 1 is already good, because stuff is named by colour.
 
     python lessons/04_what_units_see.py [--quick] [--device cpu|cuda] [--out DIR] [--seed S]
 
@@ -193,37 +193,42 @@ gain = np.round(accuracy - at_init, 2)  # what training added, per stage (from t
 # --- Is a difference between two stages more than chance? A paired bootstrap over the scoring scenes ----
 # Units of one scene see overlapping pixels, so the scene, not the unit, is what varies: draw the scoring
 # scenes with replacement, score every stage on the same draw, and repeat. A difference counts only where
-# the middle 95% of its draws lies on one side of 0. Where two shallow stages both sit at the majority
-# guess (a 6- or 16-px window inside a thing sees flat colour), their order is noise, and this says so.
+# the middle 95% of its draws lies on one side of 0 (decided on the two-decimal numbers printed). This is
+# the noise of which scenes are scored; the probe's fit and the net's training seed vary too (run other
+# seeds). Where two shallow stages both sit near the majority guess (a 6- or 16-px window inside a thing
+# sees flat colour), their order is noise, and this says so.
 def probe_accuracy(hits, scene, draw):
     counts = np.bincount(draw, minlength=len(images))  # how often each scene was drawn
     return float((hits * counts[scene]).sum() / counts[scene].sum())
 
 
-rng = np.random.default_rng(args.seed)
+bootstrap_rng = np.random.default_rng(args.seed)
 scoring_scenes = np.arange(len(images) // 2, len(images))
-draws = np.array([[probe_accuracy(hits, scene, draw) for hits, scene in probe_hits]
-                  for draw in (rng.choice(scoring_scenes, len(scoring_scenes)) for _ in range(1000))])
-step_low, step_high = np.percentile(np.diff(draws, axis=1), [2.5, 97.5], axis=0)      # stage k+1 minus stage k
-over_low, over_high = np.percentile(draws[:, -1:] - draws[:, :-1], [2.5, 97.5], axis=0)  # deepest minus each other
+draws = np.array([[probe_accuracy(hits, scene, draw) for hits, scene in probe_hits]   # (1000 draws, stages)
+                  for draw in (bootstrap_rng.choice(scoring_scenes, len(scoring_scenes)) for _ in range(1000))])
+step_low, step_high = np.round(np.percentile(np.diff(draws, axis=1), [2.5, 97.5], axis=0), 2)  # stage k+1 - stage k
+over_low, over_high = np.round(np.percentile(draws[:, -1:] - draws[:, :-1], [2.5, 97.5], axis=0), 2)  # deepest - each
 stage_names = [f"stage {stage + 1}" for stage, _ in layers]
+# printed: every step, then the deepest minus each earlier stage except the one before it (that is the last step)
 print(f"\nthe probe on things, 95% of 1000 bootstrap draws of the {len(scoring_scenes)} scoring scenes: "
       + ", ".join(f"{b} - {a} {lo:+.2f} to {hi:+.2f}" for a, b, lo, hi in
                   zip(stage_names, stage_names[1:], step_low, step_high))
-      + "".join(f"; {stage_names[-1]} - {a} {lo:+.2f} to {hi:+.2f}" for a, lo, hi in  # (not again the step above)
+      + "".join(f"; {stage_names[-1]} - {a} {lo:+.2f} to {hi:+.2f}" for a, lo, hi in
                 zip(stage_names[:-2], over_low[:-1], over_high[:-1])))
-deepest_beats_all = bool(np.all(over_low > 0))   # the deepest names things more often than every shallower stage
-never_worse = bool(np.all(step_high > 0))        # and no deeper stage names them less often than the one before
+deepest_beats_all = bool(np.all(over_low > 0))   # the deepest names things more often than every earlier stage
+never_worse = bool(np.all(step_high > 0))        # and no stage significantly less often than the one before
 specific = deepest_beats_all and never_worse and accuracy[-1] > majority[-1] and gain[-1] > gain[:-1].max()
+steps = "; ".join(f"{b} vs {a}: {'higher' if lo > 0 else 'lower' if hi < 0 else 'not distinguishable'}"
+                  for a, b, lo, hi in zip(stage_names, stage_names[1:], step_low, step_high))
 figure = plot_top_activations(
     figure_rows, images, os.path.join(args.out, "04_what_units_see.png"),
     f"Where FCN-8s channels fire most: {K} validation scenes per channel, each cropped to the firing unit's "
     "receptive field (above each: the class at its centre)")
 print(f"\nthing pixels in the validation scenes: {100 * np.isin(labels, THINGS).mean():.0f}%")
 print(f"claim: deeper layers are more class-specific: a linear probe names the object under a unit more often at "
-      f"the deepest stage than at every shallower one, and less often at none than at the stage before, beyond the "
-      f"scene-to-scene noise ({', '.join(stage_names)}: {', '.join(f'{a:.2f}' for a in accuracy)}; the deepest above "
-      f"the majority guess, {majority[-1]:.2f}), and training, not only the larger window, made the difference: the "
-      f"deepest stage gained most over the same net before training (gain {', '.join(f'{g:+.2f}' for g in gain)}): "
-      f"{'yes' if specific else 'NO'}")
+      f"the deepest stage than at every earlier one, and no stage significantly less often than the one before, "
+      f"beyond the noise of which scenes are scored ({steps}; {', '.join(stage_names)}: "
+      f"{', '.join(f'{a:.2f}' for a in accuracy)}; the deepest above the majority guess, {majority[-1]:.2f}), and "
+      f"training, not only the larger window, made the difference: the deepest stage gained most over the same net "
+      f"before training (gain {', '.join(f'{g:+.2f}' for g in gain)}): {'yes' if specific else 'NO'}")
 print(f"figure: {figure} ({len(figure_rows)} channels x {K} crops); total {time.perf_counter() - started:.0f} s")

@@ -72,6 +72,21 @@ def test_a_small_batch_runs_alone_in_the_calling_thread_with_serial_kernels_and_
     assert parallel.worker_count(np.zeros((8, 1)), small + 1) == 2  # at the line: split over the cores
 
 
+def test_an_error_in_a_small_batch_reaches_the_caller_and_blas_gets_its_threads_back(monkeypatch):
+    blas = parallel._blas_controllers()
+    if not blas:
+        pytest.skip("this NumPy's BLAS does not let its threads be set")
+    monkeypatch.setattr(parallel, "THREADS", 2)
+    before = [controller.get_num_threads() for controller in blas]
+
+    def work(lo, hi):
+        raise ValueError("this batch is bad")
+
+    with pytest.raises(ValueError, match="this batch is bad"):
+        kernels.over_images(np.zeros((2, 1)), work, bytes_per_image=8)
+    assert [controller.get_num_threads() for controller in blas] == before and not parallel.single_threaded()
+
+
 def test_a_worker_error_reaches_the_caller_and_blas_gets_its_threads_back(split):
     blas = parallel._blas_controllers()
     before = [controller.get_num_threads() for controller in blas]
