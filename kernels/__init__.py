@@ -10,8 +10,9 @@ Each hot loop has a folder with three twins side by side:
 The rule for which kernel runs is one line: **the array's device decides**. A
 NumPy array goes to the ``cpu.py`` kernel, a CuPy array to the CUDA C kernel (or, with
 MINISEGNET_GPU_KERNELS=numba, to the ``cuda.py`` twin; README.md says why both exist). (On the CPU,
-a convolution may split its batch over the cores, ``parallel.over_images``; inside such a worker, and
-for a batch too small to pay for waking a second core, the entry points run the serial twin of the Numba kernel.)
+a convolution may split its batch over the cores, ``parallel.over_images``. Inside such a worker, and
+for an array too small to pay for waking a second core, the entry points run the serial twin of the Numba
+kernel: ``parallel.serial_kernel`` decides.)
 The plain-loop references are never picked automatically; call them directly.
 The functions below are the only entry points the autodiff layer uses, so it
 never knows which device kernel ran. They also allocate every kernel's output
@@ -34,15 +35,17 @@ from collections import namedtuple
 import numpy as np
 
 from ..backend import is_cupy_array as _on_gpu
-from .bilinear.cpu import bilinear_backward_cpu, bilinear_forward_cpu
+from .bilinear.cpu import (bilinear_backward_cpu, bilinear_backward_cpu_serial, bilinear_forward_cpu,
+                           bilinear_forward_cpu_serial)
 from .bilinear.reference import source_taps
 from .columns.cpu import col2im_cpu, col2im_cpu_serial, im2col_cpu, im2col_cpu_serial
 from .crf.cpu import build_lattice_cpu, lattice_filter_cpu
 from .crf.reference import scale_factors
 from .optim.cpu import adam_update_cpu
-from .parallel import over_images, single_threaded  # noqa: F401  (over_images: for the convolutions)
-from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_forward_cpu, max_pool_backward_cpu,
-                          max_pool_forward_cpu)
+from .parallel import over_images, serial_kernel  # noqa: F401  (over_images: for the convolutions)
+from .pooling.cpu import (avg_pool_backward_cpu, avg_pool_backward_cpu_serial, avg_pool_forward_cpu,
+                          avg_pool_forward_cpu_serial, max_pool_backward_cpu, max_pool_backward_cpu_serial,
+                          max_pool_forward_cpu, max_pool_forward_cpu_serial)
 
 
 def _cupy():
@@ -131,7 +134,7 @@ def im2col(x, geometry, out_h, out_w):
         cp = _cupy()
         return _gpu("columns", "im2col")(cp.ascontiguousarray(x), _ints(geometry), out_h, out_w, cp)
     cols = np.empty((x.shape[0], x.shape[1] * geometry.kernel_h * geometry.kernel_w, out_h * out_w), dtype=x.dtype)
-    kernel = im2col_cpu_serial if single_threaded() else im2col_cpu  # no pool woken: see parallel.py
+    kernel = im2col_cpu_serial if serial_kernel(cols.nbytes) else im2col_cpu  # (parallel.py says when)
     kernel(np.ascontiguousarray(x), _ints(geometry), out_h, out_w, cols)
     return cols
 
@@ -151,7 +154,7 @@ def col2im(cols, x_shape, geometry, out_h, out_w):
         cp = _cupy()
         return _gpu("columns", "col2im")(cp.ascontiguousarray(cols), _ints(x_shape), _ints(geometry), out_h, out_w, cp)
     dx = np.zeros(x_shape, dtype=cols.dtype)
-    kernel = col2im_cpu_serial if single_threaded() else col2im_cpu
+    kernel = col2im_cpu_serial if serial_kernel(cols.nbytes) else col2im_cpu
     kernel(np.ascontiguousarray(cols), _ints(geometry), out_h, out_w, dx)
     return dx
 
@@ -179,7 +182,8 @@ def max_pool_forward(x, geometry, out_h, out_w):
         return _gpu("pooling", "max_pool_forward")(cp.ascontiguousarray(x), _pool_ints(geometry), out_h, out_w, cp)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int64)
-    max_pool_forward_cpu(np.ascontiguousarray(x), _pool_ints(geometry), out, argmax)
+    kernel = max_pool_forward_cpu_serial if serial_kernel(x.nbytes) else max_pool_forward_cpu
+    kernel(np.ascontiguousarray(x), _pool_ints(geometry), out, argmax)
     return out, argmax
 
 
@@ -202,7 +206,8 @@ def max_pool_backward(grad_out, argmax, x_shape, geometry):
         raise ValueError(f"kernels.max_pool_backward: argmax holds indices outside [0, {x_shape[2] * x_shape[3]}), "
                          f"from {int(argmax.min())} to {int(argmax.max())}")
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
-    max_pool_backward_cpu(np.ascontiguousarray(grad_out), argmax, dx)
+    kernel = max_pool_backward_cpu_serial if serial_kernel(dx.nbytes) else max_pool_backward_cpu
+    kernel(np.ascontiguousarray(grad_out), argmax, dx)
     return dx
 
 
@@ -214,7 +219,8 @@ def avg_pool_forward(x, geometry, out_h, out_w):
         cp = _cupy()
         return _gpu("pooling", "avg_pool_forward")(cp.ascontiguousarray(x), _pool_ints(geometry), out_h, out_w, cp)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
-    avg_pool_forward_cpu(np.ascontiguousarray(x), _pool_ints(geometry), out)
+    kernel = avg_pool_forward_cpu_serial if serial_kernel(x.nbytes) else avg_pool_forward_cpu
+    kernel(np.ascontiguousarray(x), _pool_ints(geometry), out)
     return out
 
 
@@ -227,7 +233,8 @@ def avg_pool_backward(grad_out, x_shape, geometry):
         return _gpu("pooling", "avg_pool_backward")(cp.ascontiguousarray(grad_out), _ints(x_shape), _pool_ints(geometry),
                                                     cp)
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
-    avg_pool_backward_cpu(np.ascontiguousarray(grad_out), _pool_ints(geometry), dx)
+    kernel = avg_pool_backward_cpu_serial if serial_kernel(dx.nbytes) else avg_pool_backward_cpu
+    kernel(np.ascontiguousarray(grad_out), _pool_ints(geometry), dx)
     return dx
 
 
@@ -269,7 +276,8 @@ def bilinear_forward(x, out_hw, scales, align_corners):
         from .bilinear.cuda import bilinear_forward_cuda
         return bilinear_forward_cuda(xp.ascontiguousarray(x), taps, xp)
     out = np.empty(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
-    bilinear_forward_cpu(np.ascontiguousarray(x), *taps, out)
+    kernel = bilinear_forward_cpu_serial if serial_kernel(out.nbytes) else bilinear_forward_cpu
+    kernel(np.ascontiguousarray(x), *taps, out)
     return out
 
 
@@ -288,7 +296,8 @@ def bilinear_backward(grad_out, x_shape, scales, align_corners):
         from .bilinear.cuda import bilinear_backward_cuda
         return bilinear_backward_cuda(xp.ascontiguousarray(grad_out), _ints(x_shape), taps, xp)
     dx = np.zeros(x_shape, dtype=grad_out.dtype)
-    bilinear_backward_cpu(np.ascontiguousarray(grad_out), *taps, dx)
+    kernel = bilinear_backward_cpu_serial if serial_kernel(dx.nbytes) else bilinear_backward_cpu
+    kernel(np.ascontiguousarray(grad_out), *taps, dx)
     return dx
 
 

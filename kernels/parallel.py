@@ -57,6 +57,18 @@ _pool = None
 _blas = None
 
 
+#: a Numba kernel (im2col, pooling, bilinear) called outside a worker runs its serial twin when the array it
+#: reads or writes is smaller than this: below it, waking Numba's thread pool (about 120 us on a shared VM)
+#: costs more than a second core saves. 2 MB: the lesson nets' pooling and upsampling at batch 4; an FCN-8s
+#: step took 0.92x the time of one that always woke the pool (benchmarks/README.md).
+SERIAL_KERNEL_BYTES = 2 << 20
+
+
+def serial_kernel(nbytes):
+    """Whether a Numba kernel over an array of ``nbytes`` should run its serial twin here."""
+    return single_threaded() or nbytes < SERIAL_KERNEL_BYTES
+
+
 def single_threaded():
     """True where kernels must run their serial twins: inside ``over_images``'s worker threads (one per
     core already) and while a small batch runs alone in the calling thread."""

@@ -25,10 +25,18 @@ def conv_geometry(k, s, p, d):
     return (k, k, s, s, p, p, d, d)
 
 
+@pytest.fixture(params=["parallel", "serial"])
+def twin(request, monkeypatch):
+    """Each CPU kernel has a parallel driver and a serial twin (kernels/parallel.py picks by size): test both."""
+    from minisegnet.kernels import parallel
+    monkeypatch.setattr(parallel, "SERIAL_KERNEL_BYTES", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
+
+
 # --- CPU kernels vs references ----------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k,s,p,d", CONV_CASES)
-def test_im2col_col2im_cpu_equal_reference(k, s, p, d, dtype):
+def test_im2col_col2im_cpu_equal_reference(k, s, p, d, dtype, twin):
     x = sample((2, 3, 5, 6), dtype)
     g = conv_geometry(k, s, p, d)
     oh, ow = conv_output_size(5, k, s, p, d, "t"), conv_output_size(6, k, s, p, d, "t")
@@ -56,7 +64,7 @@ def test_im2col_layout_is_image_major_and_one_product_per_image_is_the_convoluti
 
 
 @pytest.mark.parametrize("k,s,p,ceil", POOL_CASES)
-def test_pooling_cpu_equal_reference(k, s, p, ceil):
+def test_pooling_cpu_equal_reference(k, s, p, ceil, twin):
     x = sample((2, 2, 5, 7))
     g = (k, k, s, s, p, p)
     oh, ow = pool_output_size(5, k, s, p, ceil, "t"), pool_output_size(7, k, s, p, ceil, "t")
@@ -74,7 +82,7 @@ def test_pooling_cpu_equal_reference(k, s, p, ceil):
 
 
 @pytest.mark.parametrize("in_hw,out_hw,align", BILINEAR_CASES)
-def test_bilinear_cpu_equal_reference(in_hw, out_hw, align):
+def test_bilinear_cpu_equal_reference(in_hw, out_hw, align, twin):
     x = sample((2, 2) + in_hw)
     scales = tuple(i / o for i, o in zip(in_hw, out_hw))
     out = cpu.bilinear_forward(x, out_hw, scales, align)
@@ -289,3 +297,23 @@ def test_a_geometry_is_a_named_tuple_and_a_plain_tuple_means_the_same():
         cpu.im2col(x, (3, 3, 1, 1, 1, 1), 7, 6)
     with pytest.raises(ValueError, match=r"kernels.avg_pool_forward: pooling has no dilation, got \(2, 1\)"):
         cpu.avg_pool_forward(x, cpu.Geometry(2, 2, 2, 2, 0, 0, 2, 1), 3, 3)
+
+
+def test_the_serial_twins_give_the_parallel_kernels_numbers_bit_for_bit(monkeypatch):
+    """Which twin runs depends on the array's size (kernels/parallel.py), never the numbers: each plane is
+    computed by the same loops in the same order either way, so a model trains to the same weights."""
+    from minisegnet.kernels import parallel
+    x = sample((3, 4, 9, 8))
+    runs = []
+    for limit in (0, 1 << 62):  # every kernel parallel, then every kernel serial
+        monkeypatch.setattr(parallel, "SERIAL_KERNEL_BYTES", limit)
+        g = conv_geometry(3, 1, 1, 2)
+        cols = cpu.im2col(x, g, 9, 8)
+        out, arg = cpu.max_pool_forward(x, (2, 2, 2, 2, 0, 0), 4, 4)
+        up = cpu.bilinear_forward(x, (17, 13), (9 / 17, 8 / 13), False)
+        runs.append([cols, cpu.col2im(cols, x.shape, g, 9, 8), out, arg, cpu.max_pool_backward(out, arg, x.shape,
+                     (2, 2, 2, 2, 0, 0)), cpu.avg_pool_forward(x, (3, 3, 1, 1, 1, 1), 9, 8),
+                     cpu.avg_pool_backward(x, x.shape, (3, 3, 1, 1, 1, 1)), up,
+                     cpu.bilinear_backward(up, x.shape, (9 / 17, 8 / 13), False)])
+    for parallel_result, serial_result in zip(*runs):
+        np.testing.assert_array_equal(serial_result, parallel_result)

@@ -2,7 +2,11 @@
 and run in parallel over (image, channel) planes (each plane is independent, so
 threads never write the same element). Window arithmetic, and the rules for NaN and for
 a window of -infinity alone, as in ``reference.py``. Outputs are allocated by the caller
-with NumPy (see ``columns/cpu.py`` for why); gradients arrive zeroed."""
+with NumPy (see ``columns/cpu.py`` for why); gradients arrive zeroed.
+
+Each kernel is one plane's loops (``_..._plane``, inlined) and two drivers: ``*_cpu`` runs the
+planes on every core (``prange``), ``*_cpu_serial`` in the calling thread. Waking Numba's thread
+pool costs about 100 us on a shared VM, more than a small map's work (kernels/parallel.py decides)."""
 import numpy as np
 from numba import njit, prange
 
@@ -22,37 +26,37 @@ U = np.uintp
 I = np.int64
 
 
-@njit(parallel=True, cache=True)
-def max_pool_forward_cpu(x, geometry, out, argmax):
+@njit(inline="always", cache=True)
+def _max_pool_plane(x_flat, out_flat, argmax_flat, plane, geometry, height, width, out_h, out_w):
     kh, kw, sh, sw, ph, pw = geometry
-    n_images, channels, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    if kh == kw == sh == sw == 2 and ph == pw == 0 and out_h * 2 <= height and out_w * 2 <= width:
-        _max_pool_2x2(x, out, argmax)  # the backbone's pooling, every window whole: no window arithmetic
-        return
-    x_flat, out_flat, argmax_flat = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
-    for plane in prange(n_images * channels):
-        x_plane, out_plane = U(plane * height * width), U(plane * out_h * out_w)
-        for oy in range(out_h):
-            y0, y1, _ = _window(oy, sh, ph, kh, height)
-            for ox in range(out_w):
-                x0, x1, _ = _window(ox, sw, pw, kw, width)
-                best = -np.inf
-                best_index = I(y0 * width + x0)  # a window of -inf alone: its first pixel
-                nan_seen = False
-                for iy in range(U(y0), U(y1)):
-                    row = x_plane + iy * U(width)
-                    for ix in range(U(x0), U(x1)):
-                        v = x_flat[row + ix]
-                        if v > best:  # strict: ties keep the first in row-major order
-                            best = v
-                            best_index = I(iy * U(width) + ix)
-                        nan_seen |= v != v  # v != v: v is NaN
-                if nan_seen:  # rare, so off the fast path: a NaN wins, and the last NaN takes the gradient
-                    best, best_index = _last_nan(x_flat, x_plane, width, y0, y1, x0, x1)
-                at = out_plane + U(oy * out_w + ox)
-                out_flat[at] = best
-                argmax_flat[at] = best_index
+    x_plane, out_plane = U(plane * height * width), U(plane * out_h * out_w)
+    for oy in range(out_h):
+        y0, y1, _ = _window(oy, sh, ph, kh, height)
+        for ox in range(out_w):
+            x0, x1, _ = _window(ox, sw, pw, kw, width)
+            best = -np.inf
+            best_index = I(y0 * width + x0)  # a window of -inf alone: its first pixel
+            nan_seen = False
+            for iy in range(U(y0), U(y1)):
+                row = x_plane + iy * U(width)
+                for ix in range(U(x0), U(x1)):
+                    v = x_flat[row + ix]
+                    if v > best:  # strict: ties keep the first in row-major order
+                        best = v
+                        best_index = I(iy * U(width) + ix)
+                    nan_seen |= v != v  # v != v: v is NaN
+            if nan_seen:  # rare, so off the fast path: a NaN wins, and the last NaN takes the gradient
+                best, best_index = _last_nan(x_flat, x_plane, width, y0, y1, x0, x1)
+            at = out_plane + U(oy * out_w + ox)
+            out_flat[at] = best
+            argmax_flat[at] = best_index
+
+
+@njit(inline="always", cache=True)
+def _whole_2x2(geometry, height, width, out_h, out_w):
+    """The backbone's pooling, 2x2 at stride 2 with every window inside the image: no window arithmetic."""
+    kh, kw, sh, sw, ph, pw = geometry
+    return kh == kw == sh == sw == 2 and ph == pw == 0 and out_h * 2 <= height and out_w * 2 <= width
 
 
 @njit(inline="always", cache=True)
@@ -67,45 +71,78 @@ def _last_nan(x_flat, x_plane, width, y0, y1, x0, x1):
     return best, best_index
 
 
-@njit(parallel=True, cache=True)
-def _max_pool_2x2(x, out, argmax):
+@njit(inline="always", cache=True)
+def _max_pool_2x2_plane(x_flat, out_flat, argmax_flat, plane, height, width, out_h, out_w):
     """2x2 windows at stride 2 that all lie inside the image: the four pixels a, b (top row), c, d of each,
     compared in row-major order with strict > (the first maximum wins a tie), written as selects
     rather than branches; the same rules as the general loop above, NaN included."""
+    x_plane, out_plane = U(plane * height * width), U(plane * out_h * out_w)
+    for oy in range(U(out_h)):
+        top = x_plane + U(2) * oy * U(width)
+        for ox in range(U(out_w)):
+            i = top + U(2) * ox
+            a, b, c, d = x_flat[i], x_flat[i + U(1)], x_flat[i + U(width)], x_flat[i + U(width) + U(1)]
+            corner = I(2 * oy * U(width) + U(2) * ox)  # flat index of a in its plane
+            best, best_index = a, corner
+            best_index = corner + 1 if b > best else best_index
+            best = b if b > best else best
+            best_index = corner + width if c > best else best_index
+            best = c if c > best else best
+            best_index = corner + width + 1 if d > best else best_index
+            best = d if d > best else best
+            if (a != a) | (b != b) | (c != c) | (d != d):  # rare: the last NaN wins
+                best, best_index = _last_nan(x_flat, x_plane, width, I(2 * oy), I(2 * oy + 2), I(2 * ox), I(2 * ox + 2))
+            at = out_plane + oy * U(out_w) + ox
+            out_flat[at] = best
+            argmax_flat[at] = best_index
+
+
+@njit(parallel=True, cache=True)
+def max_pool_forward_cpu(x, geometry, out, argmax):
     n_images, channels, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
     x_flat, out_flat, argmax_flat = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
+    whole_2x2 = _whole_2x2(geometry, height, width, out_h, out_w)
     for plane in prange(n_images * channels):
-        x_plane, out_plane = U(plane * height * width), U(plane * out_h * out_w)
-        for oy in range(U(out_h)):
-            top = x_plane + U(2) * oy * U(width)
-            for ox in range(U(out_w)):
-                i = top + U(2) * ox
-                a, b, c, d = x_flat[i], x_flat[i + U(1)], x_flat[i + U(width)], x_flat[i + U(width) + U(1)]
-                corner = I(2 * oy * U(width) + U(2) * ox)  # flat index of a in its plane
-                best, best_index = a, corner
-                best_index = corner + 1 if b > best else best_index
-                best = b if b > best else best
-                best_index = corner + width if c > best else best_index
-                best = c if c > best else best
-                best_index = corner + width + 1 if d > best else best_index
-                best = d if d > best else best
-                if (a != a) | (b != b) | (c != c) | (d != d):  # rare: the last NaN wins
-                    best, best_index = _last_nan(x_flat, x_plane, width, I(2 * oy), I(2 * oy + 2), I(2 * ox),
-                                                 I(2 * ox + 2))
-                at = out_plane + oy * U(out_w) + ox
-                out_flat[at] = best
-                argmax_flat[at] = best_index
+        if whole_2x2:
+            _max_pool_2x2_plane(x_flat, out_flat, argmax_flat, plane, height, width, out_h, out_w)
+        else:
+            _max_pool_plane(x_flat, out_flat, argmax_flat, plane, geometry, height, width, out_h, out_w)
+
+
+@njit(nogil=True, cache=True)
+def max_pool_forward_cpu_serial(x, geometry, out, argmax):
+    n_images, channels, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    x_flat, out_flat, argmax_flat = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
+    whole_2x2 = _whole_2x2(geometry, height, width, out_h, out_w)
+    for plane in range(n_images * channels):
+        if whole_2x2:
+            _max_pool_2x2_plane(x_flat, out_flat, argmax_flat, plane, height, width, out_h, out_w)
+        else:
+            _max_pool_plane(x_flat, out_flat, argmax_flat, plane, geometry, height, width, out_h, out_w)
+
+
+@njit(inline="always", cache=True)
+def _max_pool_backward_plane(grad_flat, argmax_flat, dx_flat, plane, plane_in, plane_out):
+    for o in range(U(plane * plane_out), U((plane + 1) * plane_out)):
+        dx_flat[U(plane * plane_in) + U(argmax_flat[o])] += grad_flat[o]
 
 
 @njit(parallel=True, cache=True)
 def max_pool_backward_cpu(grad_out, argmax, dx):
     n_images, channels, out_h, out_w = grad_out.shape
-    plane_in, plane_out = dx.shape[2] * dx.shape[3], out_h * out_w
     grad_flat, argmax_flat, dx_flat = grad_out.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
     for plane in prange(n_images * channels):
-        for o in range(U(plane * plane_out), U((plane + 1) * plane_out)):
-            dx_flat[U(plane * plane_in) + U(argmax_flat[o])] += grad_flat[o]
+        _max_pool_backward_plane(grad_flat, argmax_flat, dx_flat, plane, dx.shape[2] * dx.shape[3], out_h * out_w)
+
+
+@njit(nogil=True, cache=True)
+def max_pool_backward_cpu_serial(grad_out, argmax, dx):
+    n_images, channels, out_h, out_w = grad_out.shape
+    grad_flat, argmax_flat, dx_flat = grad_out.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
+    for plane in range(n_images * channels):
+        _max_pool_backward_plane(grad_flat, argmax_flat, dx_flat, plane, dx.shape[2] * dx.shape[3], out_h * out_w)
 
 
 @njit(cache=True)
@@ -125,51 +162,83 @@ def _window_table(out_size, stride, pad, kernel, size):
 # Arithmetic stays in the arrays' dtype (float32 in, float32 sums). The order of the additions differs
 # from the reference's, so float32 results agree with it to rounding, not bit for bit.
 
+@njit(inline="always", cache=True)
+def _avg_pool_plane(x, out, plane, y_start, y_end, count_y, x_start, x_end, count_x):
+    channels, height = x.shape[1], x.shape[2]
+    out_h, out_w = out.shape[2], out.shape[3]
+    n = plane // channels
+    c = plane % channels
+    row_sums = np.zeros((height, out_w), dtype=x.dtype)
+    for iy in range(height):
+        for ox in range(out_w):
+            for ix in range(x_start[ox], x_end[ox]):
+                row_sums[iy, ox] += x[n, c, iy, ix]
+    for oy in range(out_h):
+        total = out[n, c, oy]
+        total[:] = 0
+        for iy in range(y_start[oy], y_end[oy]):
+            total += row_sums[iy]
+        for ox in range(out_w):
+            total[ox] /= count_y[oy] * count_x[ox]
+
+
 @njit(parallel=True, cache=True)
 def avg_pool_forward_cpu(x, geometry, out):
     kh, kw, sh, sw, ph, pw = geometry
     n_images, channels, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    y_start, y_end, count_y = _window_table(out_h, sh, ph, kh, height)
-    x_start, x_end, count_x = _window_table(out_w, sw, pw, kw, width)
+    y_start, y_end, count_y = _window_table(out.shape[2], sh, ph, kh, height)
+    x_start, x_end, count_x = _window_table(out.shape[3], sw, pw, kw, width)
     for plane in prange(n_images * channels):
-        n = plane // channels
-        c = plane % channels
-        row_sums = np.zeros((height, out_w), dtype=x.dtype)
-        for iy in range(height):
-            for ox in range(out_w):
-                for ix in range(x_start[ox], x_end[ox]):
-                    row_sums[iy, ox] += x[n, c, iy, ix]
-        for oy in range(out_h):
-            total = out[n, c, oy]
-            total[:] = 0
-            for iy in range(y_start[oy], y_end[oy]):
-                total += row_sums[iy]
-            for ox in range(out_w):
-                total[ox] /= count_y[oy] * count_x[ox]
+        _avg_pool_plane(x, out, plane, y_start, y_end, count_y, x_start, x_end, count_x)
+
+
+@njit(nogil=True, cache=True)
+def avg_pool_forward_cpu_serial(x, geometry, out):
+    kh, kw, sh, sw, ph, pw = geometry
+    n_images, channels, height, width = x.shape
+    y_start, y_end, count_y = _window_table(out.shape[2], sh, ph, kh, height)
+    x_start, x_end, count_x = _window_table(out.shape[3], sw, pw, kw, width)
+    for plane in range(n_images * channels):
+        _avg_pool_plane(x, out, plane, y_start, y_end, count_y, x_start, x_end, count_x)
+
+
+@njit(inline="always", cache=True)
+def _avg_pool_backward_plane(grad_out, dx, plane, y_start, y_end, count_y, x_start, x_end, count_x):
+    """The adjoint of the two passes, in reverse: each output's share g / (count_y * count_x) goes to the
+    rows of its window (whole rows at a time), then each row's shares to the columns of their windows."""
+    channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
+    height = dx.shape[2]
+    n = plane // channels
+    c = plane % channels
+    row_shares = np.zeros((height, out_w), dtype=dx.dtype)
+    share = np.empty(out_w, dtype=dx.dtype)
+    for oy in range(out_h):
+        for ox in range(out_w):
+            share[ox] = grad_out[n, c, oy, ox] / (count_y[oy] * count_x[ox])
+        for iy in range(y_start[oy], y_end[oy]):
+            row_shares[iy] += share
+    for iy in range(height):
+        for ox in range(out_w):
+            g = row_shares[iy, ox]
+            for ix in range(x_start[ox], x_end[ox]):
+                dx[n, c, iy, ix] += g
 
 
 @njit(parallel=True, cache=True)
 def avg_pool_backward_cpu(grad_out, geometry, dx):
-    """The adjoint of the two passes, in reverse: each output's share g / (count_y * count_x) goes to the
-    rows of its window (whole rows at a time), then each row's shares to the columns of their windows."""
     kh, kw, sh, sw, ph, pw = geometry
     n_images, channels, out_h, out_w = grad_out.shape
-    height, width = dx.shape[2], dx.shape[3]
-    y_start, y_end, count_y = _window_table(out_h, sh, ph, kh, height)
-    x_start, x_end, count_x = _window_table(out_w, sw, pw, kw, width)
+    y_start, y_end, count_y = _window_table(out_h, sh, ph, kh, dx.shape[2])
+    x_start, x_end, count_x = _window_table(out_w, sw, pw, kw, dx.shape[3])
     for plane in prange(n_images * channels):
-        n = plane // channels
-        c = plane % channels
-        row_shares = np.zeros((height, out_w), dtype=dx.dtype)
-        share = np.empty(out_w, dtype=dx.dtype)
-        for oy in range(out_h):
-            for ox in range(out_w):
-                share[ox] = grad_out[n, c, oy, ox] / (count_y[oy] * count_x[ox])
-            for iy in range(y_start[oy], y_end[oy]):
-                row_shares[iy] += share
-        for iy in range(height):
-            for ox in range(out_w):
-                g = row_shares[iy, ox]
-                for ix in range(x_start[ox], x_end[ox]):
-                    dx[n, c, iy, ix] += g
+        _avg_pool_backward_plane(grad_out, dx, plane, y_start, y_end, count_y, x_start, x_end, count_x)
+
+
+@njit(nogil=True, cache=True)
+def avg_pool_backward_cpu_serial(grad_out, geometry, dx):
+    kh, kw, sh, sw, ph, pw = geometry
+    n_images, channels, out_h, out_w = grad_out.shape
+    y_start, y_end, count_y = _window_table(out_h, sh, ph, kh, dx.shape[2])
+    x_start, x_end, count_x = _window_table(out_w, sw, pw, kw, dx.shape[3])
+    for plane in range(n_images * channels):
+        _avg_pool_backward_plane(grad_out, dx, plane, y_start, y_end, count_y, x_start, x_end, count_x)
