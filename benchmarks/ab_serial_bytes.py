@@ -71,6 +71,6 @@ for spec in nets:
                 times.append(time.perf_counter() - t0)
             ms[rule].append(1000 * np.median(times))
     ratio = np.array(ms["new"]) / np.array(ms["old"])
-    print(f"{name} N{batch}: " + "  ".join(f"{k} {np.median(v):.1f} ms ({min(v):.1f}-{max(v):.1f})" for k, v in ms.items())
-          + f"  new/old per round {np.median(ratio):.2f} ({ratio.min():.2f}-{ratio.max():.2f})")
+    times = "  ".join(f"{k} {np.median(v):.1f} ms ({min(v):.1f}-{max(v):.1f})" for k, v in ms.items())
+    print(f"{name} N{batch}: {times}  new/old per round {np.median(ratio):.2f} ({ratio.min():.2f}-{ratio.max():.2f})")
 use("new")
