@@ -97,52 +97,46 @@ def _max_pool_2x2_plane(x_flat, out_flat, argmax_flat, plane, height, width, out
             argmax_flat[at] = best_index
 
 
+@njit(inline="always", cache=True)
+def _max_pool_forward_plane(x, geometry, out, argmax, plane):
+    height, width, out_h, out_w = x.shape[2], x.shape[3], out.shape[2], out.shape[3]
+    x_flat, out_flat, argmax_flat = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
+    if _whole_2x2(geometry, height, width, out_h, out_w):
+        _max_pool_2x2_plane(x_flat, out_flat, argmax_flat, plane, height, width, out_h, out_w)
+    else:
+        _max_pool_plane(x_flat, out_flat, argmax_flat, plane, geometry, height, width, out_h, out_w)
+
+
 @njit(parallel=True, cache=True)
 def max_pool_forward_cpu(x, geometry, out, argmax):
-    n_images, channels, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    x_flat, out_flat, argmax_flat = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
-    whole_2x2 = _whole_2x2(geometry, height, width, out_h, out_w)
-    for plane in prange(n_images * channels):
-        if whole_2x2:
-            _max_pool_2x2_plane(x_flat, out_flat, argmax_flat, plane, height, width, out_h, out_w)
-        else:
-            _max_pool_plane(x_flat, out_flat, argmax_flat, plane, geometry, height, width, out_h, out_w)
+    for plane in prange(x.shape[0] * x.shape[1]):
+        _max_pool_forward_plane(x, geometry, out, argmax, plane)
 
 
 @njit(nogil=True, cache=True)
 def max_pool_forward_cpu_serial(x, geometry, out, argmax):
-    n_images, channels, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    x_flat, out_flat, argmax_flat = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
-    whole_2x2 = _whole_2x2(geometry, height, width, out_h, out_w)
-    for plane in range(n_images * channels):
-        if whole_2x2:
-            _max_pool_2x2_plane(x_flat, out_flat, argmax_flat, plane, height, width, out_h, out_w)
-        else:
-            _max_pool_plane(x_flat, out_flat, argmax_flat, plane, geometry, height, width, out_h, out_w)
+    for plane in range(x.shape[0] * x.shape[1]):
+        _max_pool_forward_plane(x, geometry, out, argmax, plane)
 
 
 @njit(inline="always", cache=True)
-def _max_pool_backward_plane(grad_flat, argmax_flat, dx_flat, plane, plane_in, plane_out):
+def _max_pool_backward_plane(grad_out, argmax, dx, plane):
+    plane_in, plane_out = dx.shape[2] * dx.shape[3], grad_out.shape[2] * grad_out.shape[3]
+    grad_flat, argmax_flat, dx_flat = grad_out.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
     for o in range(U(plane * plane_out), U((plane + 1) * plane_out)):
         dx_flat[U(plane * plane_in) + U(argmax_flat[o])] += grad_flat[o]
 
 
 @njit(parallel=True, cache=True)
 def max_pool_backward_cpu(grad_out, argmax, dx):
-    n_images, channels, out_h, out_w = grad_out.shape
-    grad_flat, argmax_flat, dx_flat = grad_out.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
-    for plane in prange(n_images * channels):
-        _max_pool_backward_plane(grad_flat, argmax_flat, dx_flat, plane, dx.shape[2] * dx.shape[3], out_h * out_w)
+    for plane in prange(grad_out.shape[0] * grad_out.shape[1]):
+        _max_pool_backward_plane(grad_out, argmax, dx, plane)
 
 
 @njit(nogil=True, cache=True)
 def max_pool_backward_cpu_serial(grad_out, argmax, dx):
-    n_images, channels, out_h, out_w = grad_out.shape
-    grad_flat, argmax_flat, dx_flat = grad_out.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
-    for plane in range(n_images * channels):
-        _max_pool_backward_plane(grad_flat, argmax_flat, dx_flat, plane, dx.shape[2] * dx.shape[3], out_h * out_w)
+    for plane in range(grad_out.shape[0] * grad_out.shape[1]):
+        _max_pool_backward_plane(grad_out, argmax, dx, plane)
 
 
 @njit(cache=True)
@@ -154,6 +148,14 @@ def _window_table(out_size, stride, pad, kernel, size):
     return starts, ends, counts
 
 
+@njit(cache=True)
+def _window_tables(geometry, in_shape, out_shape):
+    """The window tables of both axes: (y_start, y_end, count_y, x_start, x_end, count_x)."""
+    kh, kw, sh, sw, ph, pw = geometry
+    return (_window_table(out_shape[2], sh, ph, kh, in_shape[2]) +
+            _window_table(out_shape[3], sw, pw, kw, in_shape[3]))
+
+
 # Average pooling is separable: a window's sum is a sum over its rows of sums over its columns, and its
 # divisor count_y * count_x is a product. So each plane is done in two passes, first along the rows
 # (row_sums[iy, ox]: the window columns of output column ox, in input row iy) and then down the columns,
@@ -163,7 +165,8 @@ def _window_table(out_size, stride, pad, kernel, size):
 # from the reference's, so float32 results agree with it to rounding, not bit for bit.
 
 @njit(inline="always", cache=True)
-def _avg_pool_plane(x, out, plane, y_start, y_end, count_y, x_start, x_end, count_x):
+def _avg_pool_plane(x, out, plane, tables):
+    y_start, y_end, count_y, x_start, x_end, count_x = tables  # (_window_tables)
     channels, height = x.shape[1], x.shape[2]
     out_h, out_w = out.shape[2], out.shape[3]
     n = plane // channels
@@ -184,28 +187,23 @@ def _avg_pool_plane(x, out, plane, y_start, y_end, count_y, x_start, x_end, coun
 
 @njit(parallel=True, cache=True)
 def avg_pool_forward_cpu(x, geometry, out):
-    kh, kw, sh, sw, ph, pw = geometry
-    n_images, channels, height, width = x.shape
-    y_start, y_end, count_y = _window_table(out.shape[2], sh, ph, kh, height)
-    x_start, x_end, count_x = _window_table(out.shape[3], sw, pw, kw, width)
-    for plane in prange(n_images * channels):
-        _avg_pool_plane(x, out, plane, y_start, y_end, count_y, x_start, x_end, count_x)
+    tables = _window_tables(geometry, x.shape, out.shape)
+    for plane in prange(x.shape[0] * x.shape[1]):
+        _avg_pool_plane(x, out, plane, tables)
 
 
 @njit(nogil=True, cache=True)
 def avg_pool_forward_cpu_serial(x, geometry, out):
-    kh, kw, sh, sw, ph, pw = geometry
-    n_images, channels, height, width = x.shape
-    y_start, y_end, count_y = _window_table(out.shape[2], sh, ph, kh, height)
-    x_start, x_end, count_x = _window_table(out.shape[3], sw, pw, kw, width)
-    for plane in range(n_images * channels):
-        _avg_pool_plane(x, out, plane, y_start, y_end, count_y, x_start, x_end, count_x)
+    tables = _window_tables(geometry, x.shape, out.shape)
+    for plane in range(x.shape[0] * x.shape[1]):
+        _avg_pool_plane(x, out, plane, tables)
 
 
 @njit(inline="always", cache=True)
-def _avg_pool_backward_plane(grad_out, dx, plane, y_start, y_end, count_y, x_start, x_end, count_x):
+def _avg_pool_backward_plane(grad_out, dx, plane, tables):
     """The adjoint of the two passes, in reverse: each output's share g / (count_y * count_x) goes to the
     rows of its window (whole rows at a time), then each row's shares to the columns of their windows."""
+    y_start, y_end, count_y, x_start, x_end, count_x = tables  # (_window_tables)
     channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     height = dx.shape[2]
     n = plane // channels
@@ -226,19 +224,13 @@ def _avg_pool_backward_plane(grad_out, dx, plane, y_start, y_end, count_y, x_sta
 
 @njit(parallel=True, cache=True)
 def avg_pool_backward_cpu(grad_out, geometry, dx):
-    kh, kw, sh, sw, ph, pw = geometry
-    n_images, channels, out_h, out_w = grad_out.shape
-    y_start, y_end, count_y = _window_table(out_h, sh, ph, kh, dx.shape[2])
-    x_start, x_end, count_x = _window_table(out_w, sw, pw, kw, dx.shape[3])
-    for plane in prange(n_images * channels):
-        _avg_pool_backward_plane(grad_out, dx, plane, y_start, y_end, count_y, x_start, x_end, count_x)
+    tables = _window_tables(geometry, dx.shape, grad_out.shape)
+    for plane in prange(grad_out.shape[0] * grad_out.shape[1]):
+        _avg_pool_backward_plane(grad_out, dx, plane, tables)
 
 
 @njit(nogil=True, cache=True)
 def avg_pool_backward_cpu_serial(grad_out, geometry, dx):
-    kh, kw, sh, sw, ph, pw = geometry
-    n_images, channels, out_h, out_w = grad_out.shape
-    y_start, y_end, count_y = _window_table(out_h, sh, ph, kh, dx.shape[2])
-    x_start, x_end, count_x = _window_table(out_w, sw, pw, kw, dx.shape[3])
-    for plane in range(n_images * channels):
-        _avg_pool_backward_plane(grad_out, dx, plane, y_start, y_end, count_y, x_start, x_end, count_x)
+    tables = _window_tables(geometry, dx.shape, grad_out.shape)
+    for plane in range(grad_out.shape[0] * grad_out.shape[1]):
+        _avg_pool_backward_plane(grad_out, dx, plane, tables)
