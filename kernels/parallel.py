@@ -102,20 +102,22 @@ def _executor(threads):
     return _pool
 
 
-def worker_count(images, bytes_per_image):
-    """How many threads ``over_images`` would use for this batch (1: no split)."""
-    n_images = images.shape[0]
-    if is_cupy_array(images) or single_threaded():
-        return 1
-    threads = min(_threads(), n_images)
-    if threads < 2 or _is_small(images, bytes_per_image) or not _blas_controllers():
-        return 1
-    return threads
+def _ours_to_arrange(images):
+    """A NumPy batch, outside a worker, with a BLAS whose threads can be set: only then do we choose the threads."""
+    return not is_cupy_array(images) and not single_threaded() and bool(_blas_controllers())
 
 
 def _is_small(images, bytes_per_image):
     """Too little work for a second core: under SERIAL_BYTES of columns for the whole batch."""
     return images.shape[0] * bytes_per_image < SERIAL_BYTES
+
+
+def worker_count(images, bytes_per_image):
+    """How many threads ``over_images`` would use for this batch (1: no split)."""
+    if not _ours_to_arrange(images) or _is_small(images, bytes_per_image):
+        return 1
+    threads = min(_threads(), images.shape[0])
+    return threads if threads >= 2 else 1
 
 
 def shares(n_images, workers):
@@ -155,8 +157,7 @@ def over_images(images, work, bytes_per_image):
     n_images = images.shape[0]
     workers = worker_count(images, bytes_per_image)
     if workers == 1:
-        if _is_small(images, bytes_per_image) and not is_cupy_array(images) and not single_threaded() \
-                and _blas_controllers():
+        if _ours_to_arrange(images) and _is_small(images, bytes_per_image):
             with _lock:  # it too sets BLAS's threads and gives them back
                 return _run_alone(work, n_images, _blas_controllers())
         return [work(0, n_images)]

@@ -30,16 +30,31 @@ def one_piece(monkeypatch):
     monkeypatch.setattr(parallel, "THREADS", 1)
 
 
-def test_over_images_covers_the_batch_in_order_on_worker_threads_with_a_one_thread_blas(split):
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Two cores, and a BLAS whose threads can be set (else nothing is split or run alone)."""
+    if not parallel._blas_controllers():
+        pytest.skip("this NumPy's BLAS does not let its threads be set")
+    monkeypatch.setattr(parallel, "THREADS", 2)
+
+
+def recording(seen, result):
+    """A ``work`` that records where each piece ran: (lo, hi, kernels single-threaded?, on the main thread?,
+    BLAS's thread counts), and returns ``result(lo)``."""
     blas = parallel._blas_controllers()
-    before = [controller.get_num_threads() for controller in blas]
-    seen = []
 
     def work(lo, hi):
         seen.append((lo, hi, parallel.single_threaded(), threading.current_thread() is threading.main_thread(),
                      [controller.get_num_threads() for controller in blas]))
-        return lo
+        return result(lo)
+    return work
 
+
+def test_over_images_covers_the_batch_in_order_on_worker_threads_with_a_one_thread_blas(split):
+    blas = parallel._blas_controllers()
+    before = [controller.get_num_threads() for controller in blas]
+    seen = []
+    work = recording(seen, lambda lo: lo)
     assert parallel.worker_count(np.zeros((7, 1)), 8) == 3
     assert kernels.over_images(np.zeros((7, 1)), work, bytes_per_image=8) == list(range(7))  # image order
     assert sorted(piece[:2] for piece in seen) == [(i, i + 1) for i in range(7)]
@@ -49,20 +64,12 @@ def test_over_images_covers_the_batch_in_order_on_worker_threads_with_a_one_thre
     assert [controller.get_num_threads() for controller in blas] == before  # given back
 
 
-def test_a_small_batch_runs_alone_in_the_calling_thread_with_serial_kernels_and_a_one_thread_blas(monkeypatch):
+def test_a_small_batch_runs_alone_in_the_calling_thread_with_serial_kernels_and_a_one_thread_blas(two_threads):
     """Below SERIAL_BYTES of columns no thread is woken: not ours, not Numba's pool, not BLAS's second one."""
     blas = parallel._blas_controllers()
-    if not blas:
-        pytest.skip("this NumPy's BLAS does not let its threads be set")
-    monkeypatch.setattr(parallel, "THREADS", 2)
     before = [controller.get_num_threads() for controller in blas]
     seen = []
-
-    def work(lo, hi):
-        seen.append((lo, hi, parallel.single_threaded(), threading.current_thread() is threading.main_thread(),
-                     [controller.get_num_threads() for controller in blas]))
-        return "done"
-
+    work = recording(seen, lambda lo: "done")
     small = parallel.SERIAL_BYTES // 8 - 1  # bytes per image: 8 images just under the line
     assert parallel.worker_count(np.zeros((8, 1)), small) == 1
     assert kernels.over_images(np.zeros((8, 1)), work, bytes_per_image=small) == ["done"]
@@ -72,11 +79,8 @@ def test_a_small_batch_runs_alone_in_the_calling_thread_with_serial_kernels_and_
     assert parallel.worker_count(np.zeros((8, 1)), small + 1) == 2  # at the line: split over the cores
 
 
-def test_an_error_in_a_small_batch_reaches_the_caller_and_blas_gets_its_threads_back(monkeypatch):
+def test_an_error_in_a_small_batch_reaches_the_caller_and_blas_gets_its_threads_back(two_threads):
     blas = parallel._blas_controllers()
-    if not blas:
-        pytest.skip("this NumPy's BLAS does not let its threads be set")
-    monkeypatch.setattr(parallel, "THREADS", 2)
     before = [controller.get_num_threads() for controller in blas]
 
     def work(lo, hi):
