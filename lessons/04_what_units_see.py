@@ -197,15 +197,17 @@ gain = np.round(accuracy - at_init, 2)  # what training added, per stage (from t
 # the noise of which scenes are scored; the probe's fit and the net's training seed vary too (run other
 # seeds). Where two shallow stages both sit near the majority guess (a 6- or 16-px window inside a thing
 # sees flat colour), their order is noise, and this says so.
-def probe_accuracy(hits, scene, draw):
-    counts = np.bincount(draw, minlength=len(images))  # how often each scene was drawn
+def probe_accuracy(hits, scene, counts):
+    """The share of hits when scene s counts ``counts[s]`` times (how often the draw picked it)."""
     return float((hits * counts[scene]).sum() / counts[scene].sum())
 
 
 bootstrap_rng = np.random.default_rng(args.seed)
 scoring_scenes = np.arange(len(images) // 2, len(images))
-draws = np.array([[probe_accuracy(hits, scene, draw) for hits, scene in probe_hits]   # (1000 draws, stages)
-                  for draw in (bootstrap_rng.choice(scoring_scenes, len(scoring_scenes)) for _ in range(1000))])
+scene_counts = (np.bincount(bootstrap_rng.choice(scoring_scenes, len(scoring_scenes)), minlength=len(images))
+                for _ in range(1000))  # one draw of the scoring scenes each, counted once for every stage
+draws = np.array([[probe_accuracy(hits, scene, counts) for hits, scene in probe_hits]  # (1000 draws, stages)
+                  for counts in scene_counts])
 step_low, step_high = np.round(np.percentile(np.diff(draws, axis=1), [2.5, 97.5], axis=0), 2)  # stage k+1 - stage k
 over_low, over_high = np.round(np.percentile(draws[:, -1:] - draws[:, :-1], [2.5, 97.5], axis=0), 2)  # deepest - each
 stage_names = [f"stage {stage + 1}" for stage, _ in layers]
